@@ -62,7 +62,7 @@ def threshold_probe_rows(booster: lgb.Booster, base: np.ndarray, max_per_feature
     rng = np.random.default_rng(0)  # fixed: the probe set itself must be the same on every check
     for feat, thresholds in split_thresholds(booster).items():
         picked = thresholds if len(thresholds) <= max_per_feature else rng.choice(thresholds, max_per_feature)
-        t32 = picked.astype(np.float32)
+        t32 = np.unique(np.concatenate([picked.astype(np.float32), np.float32([1e-35, -1e-35, 0.0])]))
         for values in (np.nextafter(t32, np.float32(-np.inf)), t32, np.nextafter(t32, np.float32(np.inf))):
             block = base[rng.integers(0, len(base), len(values))].copy()
             block[:, feat] = values

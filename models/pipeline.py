@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Callable
 
 import numpy as np
 
@@ -29,8 +30,24 @@ def build_model(
     cache_config: dict | None = None,
     groups: np.ndarray | None = None,
 ) -> RegistryEntry:
+    """Train, export, check and register a model on ``X, y`` (see :func:`build_model_lazy`)."""
+    return build_model_lazy(name, lambda: (X, y, groups), feature_names, config, seed, valid_fraction,
+                            registry, cache_config)
+
+
+def build_model_lazy(
+    name: str,
+    data: Callable[[], tuple[np.ndarray, np.ndarray, np.ndarray | None]],
+    feature_names: list[str],
+    config: TrainConfig,
+    seed: int,
+    valid_fraction: float = 0.25,
+    registry: Registry | None = None,
+    cache_config: dict | None = None,
+) -> RegistryEntry:
     """Train a LightGBM model, export it to ONNX, verify parity, write a model card and register it.
 
+    ``data()`` returns ``(X, y, groups)`` and is only called when the registry has no entry yet.
     ``cache_config`` (plus the training config and seed) keys the registry entry: the same generator
     settings give the same model without retraining. Rows are split into train / validation by a seeded
     permutation of ``groups`` (e.g. patient ids, so one patient's hours never sit on both sides) or of rows.
@@ -40,6 +57,7 @@ def build_model(
                   "features": list(feature_names), "data": cache_config or {}}
 
     def build() -> tuple[bytes, str, dict]:
+        X, y, groups = data()
         rng = np.random.default_rng(seed)
         if groups is None:
             order = rng.permutation(len(y))
@@ -51,7 +69,7 @@ def build_model(
             in_valid = np.isin(groups, held)
             valid, train = np.flatnonzero(in_valid), np.flatnonzero(~in_valid)
         booster = train_lgbm(X[train], y[train], feature_names, config, seed)
-        onnx_bytes = to_onnx(booster, X.shape[1], name)
+        onnx_bytes = to_onnx(booster, len(feature_names), name)
         parity = check_parity(booster, onnx_bytes, X[valid[:2000]])
         if not parity.ok:
             raise ParityError(f"ONNX parity failed for {name}: {parity.to_json()}")

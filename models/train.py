@@ -25,22 +25,40 @@ class TrainConfig:
     extra: dict = field(default_factory=dict)
 
 
+#: LightGBM reads |x| <= kZeroThreshold (the float 1e-35f) as exactly 0 before comparing with thresholds.
+ZERO_BAND = float(np.float32(1e-35))
+
+
+def float32_thresholds(t: np.ndarray) -> np.ndarray:
+    """float32 thresholds ``t'`` such that ``x <= t'`` equals LightGBM's decision for every float32 ``x``.
+
+    LightGBM decides ``eff(x) <= t`` in double precision, where ``eff(x) = 0`` if ``|x| <= ZERO_BAND``
+    else ``x``. Away from zero that is ``x <= floor32(t)``; inside the band the zero rule decides.
+    """
+    t = np.asarray(t, dtype=np.float64)
+    f32 = t.astype(np.float32)
+    too_big = f32.astype(np.float64) > t
+    f32[too_big] = np.nextafter(f32[too_big], np.float32(-np.inf))
+    z = np.float32(ZERO_BAND)
+    f32 = np.where((t >= 0) & (t < ZERO_BAND), z, f32)
+    f32 = np.where((t >= -ZERO_BAND) & (t < 0), np.nextafter(-z, np.float32(-np.inf)), f32)
+    return f32.astype(np.float64)
+
+
 def snap_thresholds_to_float32(booster: lgb.Booster) -> lgb.Booster:
-    """Return a booster whose split thresholds are the largest float32 <= the original double threshold.
+    """Return a booster whose split thresholds are float32 values with the same decisions on float32 input.
 
     LightGBM compares ``x <= t`` in double precision; ONNX TreeEnsemble stores thresholds as float32. For any
-    float32 input ``x``, ``x <= t`` holds exactly when ``x <= float32_floor(t)``, so snapping leaves the
-    native model's predictions on float32 inputs unchanged and makes the ONNX export bit-faithful at split
-    points. Only numerical splits are used in this suite (no categorical features).
+    float32 input ``x``, ``x <= t`` holds exactly when ``x <= float32_floor(t)`` (with LightGBM's zero band
+    handled by :func:`float32_thresholds`), so snapping leaves the native model's predictions on float32
+    inputs unchanged and makes the ONNX export faithful at split points. Only numerical splits are used in
+    this suite (no categorical features).
     """
     text = booster.model_to_string()
 
     def snap(match: re.Match) -> str:
         values = np.array([float(v) for v in match.group(1).split()], dtype=np.float64)
-        f32 = values.astype(np.float32)
-        too_big = f32.astype(np.float64) > values
-        f32[too_big] = np.nextafter(f32[too_big], np.float32(-np.inf))
-        return "threshold=" + " ".join(repr(float(v)) for v in f32.astype(np.float64))
+        return "threshold=" + " ".join(repr(float(v)) for v in float32_thresholds(values))
 
     # The header's tree_sizes gives each tree's byte length, which snapping changes; without it LightGBM
     # parses the trees sequentially.

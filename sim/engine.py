@@ -23,12 +23,11 @@ from sim import drift, monitor, rollout
 from sim.adoption import Adoption
 from sim.domains import load_domain
 from sim.events import EventLog
-from sim.kpi import KPIRecorder
+from sim.kpi import ENGINE_KPIS, KPIRecorder
 from sim.rng import Streams
 from sim.scenario import Scenario
 
 SCHEMA_VERSION = 1
-ENGINE_KPIS = {"live_days": "sum", "monitor_psi": "max", "monitor_alarms": "sum"}
 
 
 @dataclass
@@ -79,6 +78,8 @@ class RunResult:
     events: pd.DataFrame
     headline: dict[str, float]
     meta: dict[str, Any]
+    #: in-memory details for tests and analysis (the domain's state); never written to disk
+    details: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
 @lru_cache(maxsize=1)
@@ -137,4 +138,4 @@ def run(scenario: Scenario, seed: int, **options: Any) -> RunResult:
     wave_of = dict(zip(ctx.site_names, ctx.wave.tolist(), strict=True))
     kpis.insert(3, "wave", kpis["site"].map(wave_of).astype("int32"))
     meta = metadata(scenario) | {"seed": int(seed), "run_id": run_id}
-    return RunResult(kpis, ctx.events.to_frame(run_id, seed), headline, meta)
+    return RunResult(kpis, ctx.events.to_frame(run_id, seed), headline, meta, ctx.extra)

@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 
 AGGREGATIONS = ("sum", "max")
+#: KPIs the engine records for every domain
+ENGINE_KPIS = {"live_days": "sum", "monitor_psi": "max", "monitor_alarms": "sum"}
 
 
 class KPIRecorder:

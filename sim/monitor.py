@@ -53,12 +53,12 @@ class Monitor:
 
     # --- fed by the domain -------------------------------------------------------------------------------
     def add_scores(self, sites: np.ndarray, scores: np.ndarray, weights: np.ndarray, day: int,
-                   reference: bool) -> None:
-        """Add scored rows; ``reference`` rows also go into the pooled reference histogram."""
+                   reference_mask: np.ndarray | None = None) -> None:
+        """Add scored rows (scores in [0, 1]); rows under ``reference_mask`` also build the reference."""
         b = np.minimum((scores * FINE_BINS).astype(np.int64), FINE_BINS - 1)
         np.add.at(self.hist[day % self.ring], (sites, b), weights)
-        if reference:
-            np.add.at(self.reference, b, weights)
+        if reference_mask is not None and reference_mask.any():
+            np.add.at(self.reference, b[reference_mask], weights[reference_mask])
 
     def add_alert_outcomes(self, true_per_site: np.ndarray, false_per_site: np.ndarray, day: int) -> None:
         self.true_alerts[day % self.ring] += true_per_site

@@ -17,8 +17,8 @@ from sim.schema import Rule
 
 GATE_SCHEMA = {
     "metric": Rule("str", doc="'kpi_a/kpi_b' (ratio of sums) or 'kpi' (mean per site-day)"),
-    "min": Rule("float", -math.inf, doc="pass only if metric >= min"),
-    "max": Rule("float", math.inf, doc="pass only if metric <= max"),
+    "min": Rule("float", -math.inf, allow_inf=True, doc="pass only if metric >= min"),
+    "max": Rule("float", math.inf, allow_inf=True, doc="pass only if metric <= max"),
     "source": Rule("str", "", doc="citation or rationale for the threshold"),
 }
 

@@ -22,6 +22,7 @@ from typing import Any
 from sim import adoption, drift, monitor, rollout
 from sim.domains import DOMAINS, load_domain
 from sim.errors import ScenarioError
+from sim.kpi import ENGINE_KPIS
 from sim.schema import Rule, check_value, validate_section
 
 SCENARIO_SCHEMA: dict[str, Rule] = {
@@ -145,7 +146,7 @@ def validate(source: str, raw: dict) -> Scenario:
         out[name] = check_value(source, name, rule, raw.get(name, []))
     domain.check(source, out)  # cross-field rules (e.g. drift params the domain knows)
     drift.check(source, out["drift"], domain.DRIFTABLE)
-    rollout.check(source, out["rollout"])
+    rollout.check(source, out["rollout"], domain.site_count(out), {**ENGINE_KPIS, **domain.KPIS})
     return Scenario(source, _freeze(out))
 
 

@@ -30,6 +30,7 @@ class Rule:
     choices: tuple | None = None
     doc: str = ""
     min_len: int = 0
+    allow_inf: bool = False
     item_schema: dict[str, Rule] | None = field(default=None, hash=False)
 
     def __post_init__(self) -> None:
@@ -53,7 +54,7 @@ class Rule:
         return "must be " + " ".join(parts[:1]) + ("" if len(parts) == 1 else ", " + ", ".join(parts[1:]))
 
 
-def _check_scalar(kind: str, value: Any) -> Any:
+def _check_scalar(kind: str, value: Any, allow_inf: bool = False) -> Any:
     """Return the value coerced to ``kind`` or raise TypeError."""
     if kind == "bool":
         if isinstance(value, bool):
@@ -62,7 +63,8 @@ def _check_scalar(kind: str, value: Any) -> Any:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
     elif kind == "float":
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value) and (
+                allow_inf or math.isfinite(value)):
             return float(value)
     elif kind == "str" and isinstance(value, str):
         return value
@@ -80,12 +82,12 @@ def check_value(source: str, key: str, rule: Rule, value: Any) -> Any:
         if not isinstance(value, list) or len(value) < rule.min_len:
             raise ScenarioError(source, key, value, rule.allowed())
         try:
-            items = [_check_scalar(inner, v) for v in value]
+            items = [_check_scalar(inner, v, rule.allow_inf) for v in value]
         except TypeError:
             raise ScenarioError(source, key, value, rule.allowed()) from None
     else:
         try:
-            items = [_check_scalar(rule.kind, value)]
+            items = [_check_scalar(rule.kind, value, rule.allow_inf)]
         except TypeError:
             raise ScenarioError(source, key, value, rule.allowed()) from None
     for item in items:

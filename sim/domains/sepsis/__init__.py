@@ -1,0 +1,96 @@
+"""Sepsis alerting: HCA Healthcare's SPOT, piloted at two hospitals and phased to 160+.
+
+See ``care.py`` for the mechanism (and the sampling weights), ``physiology.py`` for the patient model,
+``model.py`` for the LightGBM -> ONNX early-warning model and ``utility.py`` for the PhysioNet 2019 score.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from models.registry import Registry
+from models.scorer import OnnxScorer
+from sim.domains.sepsis.care import KPIS, SepsisCare
+from sim.domains.sepsis.config import DRIFTABLE, SCHEMA
+from sim.domains.sepsis.figures import figures
+from sim.domains.sepsis.model import get_model
+from sim.errors import ScenarioError
+
+__all__ = ["DRIFTABLE", "KPIS", "SCHEMA", "build", "check", "figures", "headline", "site_count"]
+
+HEADLINE_KPIS = ["sepsis_mortality_relative_reduction", "lives_saved_per_year", "physionet_utility"]
+
+
+def site_count(sections: dict) -> int:
+    return sections["hospitals"]["count"]
+
+
+def check(source: str, s: dict) -> None:
+    h, p, m = s["hospitals"], s["patients"], s["model"]
+    pairs = [("hospitals", "high_acuity_share_min", "high_acuity_share_max", h),
+             ("hospitals", "beds_min", "beds_max", h),
+             ("patients", "preonset_hours_min", "preonset_hours_max", p),
+             ("patients", "post_onset_ramp_hours_min", "post_onset_ramp_hours_max", p)]
+    for sec, lo, hi, d in pairs:
+        if d[lo] > d[hi]:
+            raise ScenarioError(source, f"{sec}.{lo}", d[lo], f"must be <= {sec}.{hi} ({d[hi]})")
+    if m["kind"] == "oracle" and m["oracle_alert_at"] == "recognition" and m["oracle_lead_hours"] != 0:
+        raise ScenarioError(source, "model.oracle_lead_hours", m["oracle_lead_hours"],
+                            "must be 0 when oracle_alert_at = 'recognition' (recognition is not known ahead)")
+
+
+def hospitals(ctx) -> dict:
+    h = ctx.scenario.section("hospitals")
+    rng = ctx.streams.generator("sepsis.hospitals")
+    n = h["count"]
+    beds = np.clip(rng.lognormal(np.log(h["beds_median"]), h["beds_sigma"], n), h["beds_min"], h["beds_max"])
+    acuity = rng.uniform(h["high_acuity_share_min"], h["high_acuity_share_max"], n)
+    return {"beds": np.round(beds), "acuity_share": acuity, "names": [f"H{i + 1:03d}" for i in range(n)]}
+
+
+def build(ctx, registry: Registry | None = None, **_: object) -> None:
+    """Create hospitals, the model (from the registry) and the hourly care process."""
+    hosp = hospitals(ctx)
+    ctx.setup_sites(hosp["names"], hosp["beds"], KPIS)
+    sc = ctx.scenario.to_dict()
+    scorer = None
+    if sc["model"]["kind"] == "onnx":
+        entry = get_model(sc, registry)
+        scorer = OnnxScorer(entry.onnx_path, threads=sc["model"]["threads"])
+        ctx.extra["model_card"] = entry.card
+    care = SepsisCare(ctx, scorer, hosp)
+    ctx.extra["care"] = care
+    ctx.extra["recalibrate"] = care.recalibrate
+    ctx.env.process(care.process())
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b > 0 else float("nan")
+
+
+def headline(ctx) -> dict[str, float]:
+    k = ctx.kpi
+    care: SepsisCare = ctx.extra["care"]
+    live_p, live_cf = k.total("live_deaths_expected"), k.total("live_deaths_expected_cf")
+    saved = k.total("deaths_expected_cf") - k.total("deaths_expected")
+    live_days = k.total("live_days")
+    leads = np.concatenate(care.lead_times) if care.lead_times else np.empty(0)
+    card = ctx.extra.get("model_card", {})
+    return {
+        "sepsis_mortality_relative_reduction": 1 - _ratio(live_p, live_cf) if live_cf > 0 else float("nan"),
+        "sepsis_mortality_relative_reduction_sampled": 1 - _ratio(k.total("live_deaths"), k.total("live_deaths_cf")),
+        "lives_saved_per_year": saved * 365.0 / ctx.horizon_days,
+        "lives_saved_per_year_full_rollout": _ratio(saved, live_days) * ctx.n_sites * 365.0,
+        "physionet_utility": care.utility.normalised(),
+        "baseline_sepsis_mortality": _ratio(k.total("deaths_expected_cf"), k.total("septic_cases")),
+        "live_sepsis_mortality": _ratio(live_p, k.total("live_septic_cases")),
+        "live_septic_cases": k.total("live_septic_cases"),
+        "alert_ppv": _ratio(k.total("alerts_true"), k.total("alerts")),
+        "act_rate": _ratio(k.total("alerts_acted"), k.total("alerts")),
+        "alerts_per_100_patient_days": 100 * _ratio(k.total("alerts"), k.total("live_patient_days")),
+        "caught_early_share": _ratio(k.total("caught_early"), k.total("live_septic_cases")),
+        "lead_time_hours_median": float(np.median(leads)) if len(leads) else float("nan"),
+        "lead_time_hours_mean": float(np.mean(leads)) if len(leads) else float("nan"),
+        "model_auroc": float(card.get("auroc", float("nan"))),
+        "model_auprc": float(card.get("auprc", float("nan"))),
+    }

@@ -1,0 +1,271 @@
+"""The hourly care process across all hospitals: admissions, vitals, screening, model alerts, outcomes.
+
+One SimPy process ticks every simulated hour and works on numpy arrays over every active patient in every
+hospital (never one SimPy event per patient). Per hour: admit, step physiology, screen at shift change,
+score the patients at hospitals where the model is live in one onnxruntime call, raise alerts, let
+clinicians act with the site's adoption probability, and resolve septic patients whose outcome is settled.
+
+Sampling (documented weighting): every septic patient is simulated (weight 1); non-septic patients are
+simulated at ``hospitals.nonseptic_sample_fraction`` with weight ``1 / fraction``. Non-septic patients only
+matter for alert volume, precision, the monitor's score distribution and the utility score, all of which are
+weighted sums, so the weights keep them unbiased.
+
+Outcome (documented mechanism): a septic patient's death risk is
+``expit(m0 + ln(mortality_odds_per_hour) * delay)``, where ``delay = clip(antibiotics - onset, 0, max)``.
+Antibiotics start ``response`` hours after recognition by standard screening, or, if an alert that finds
+sepsis is acted on first, ``alert_evaluation_hours + response`` after the alert. The counterfactual (no
+model) for the same patient uses the screening path alone, evaluated on the same untreated trajectory.
+Deaths are drawn with one uniform per patient shared by both arms (common random numbers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+
+import numpy as np
+
+from sim.domains.sepsis.physiology import Cohort
+from sim.domains.sepsis.utility import UtilityAccumulator
+
+KPIS = {
+    "admissions": "sum", "septic_cases": "sum", "deaths_expected": "sum", "deaths_expected_cf": "sum",
+    "deaths": "sum", "deaths_cf": "sum", "live_septic_cases": "sum", "live_deaths_expected": "sum",
+    "live_deaths_expected_cf": "sum", "live_deaths": "sum", "live_deaths_cf": "sum",
+    "alerts": "sum", "alerts_true": "sum", "alerts_false": "sum", "alerts_acted": "sum",
+    "caught_early": "sum", "treat_delay_h": "sum", "treat_delay_cf_h": "sum", "patient_days": "sum",
+    "live_patient_days": "sum",
+    "p_act": "max",
+}
+
+
+def _expit(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+class SepsisCare:
+    """State and hourly step of the sepsis case study inside one run."""
+
+    def __init__(self, ctx, scorer, hospitals: dict):
+        sc = ctx.scenario
+        self.ctx = ctx
+        self.h, self.p = sc.section("hospitals"), sc.section("patients")
+        self.scr, self.tr, self.m = sc.section("screening"), sc.section("treatment"), sc.section("model")
+        self.scorer = scorer
+        self.beds = hospitals["beds"]
+        self.acuity_share = hospitals["acuity_share"]
+        n = len(self.beds)
+        census = self.beds * self.h["occupancy"]
+        los_mean = self.p["los_hours_median"] * np.exp(self.p["los_sigma"] ** 2 / 2)
+        self.adm_rate = census / los_mean  # admissions per hour
+        self.nurse_shifts_per_day = 2.0 * census / self.h["patients_per_nurse"]
+        self.weight_non = 1.0 / self.h["nonseptic_sample_fraction"]
+        self.thr = np.full(n, self.m["threshold"], dtype=np.float32)
+        self.cohort = Cohort(4096)
+        self.rng = ctx.streams.generator("sepsis.care")
+        self.adm_rng = ctx.streams.generator("sepsis.admissions")
+        self.day_true = np.zeros(n)
+        self.day_false = np.zeros(n)
+        self.utility = UtilityAccumulator()
+        self.lead_times: list[np.ndarray] = []
+        self.outcomes: dict[str, list[np.ndarray]] = {k: [] for k in (
+            "site", "onset", "recognised", "treat", "delay", "delay_cf", "p", "p_cf", "live", "alert_true_first")}
+        self.neg_hist = np.zeros((n, 200))  # recent non-septic score histogram per site (for recalibration)
+        self.ref_neg_hist = np.zeros(200)
+        self.log_or = np.log(self.tr["mortality_odds_per_hour"])
+
+    # --- drifted per-site parameters ---------------------------------------------------------------------
+    def site_param(self, name: str, base: float | np.ndarray, t: float) -> np.ndarray:
+        vec = np.broadcast_to(np.asarray(base, dtype=np.float64), self.beds.shape)
+        return self.ctx.drift.apply(name, vec, t)
+
+    def admit(self, t: float) -> None:
+        h, p, rng = self.h, self.p, self.adm_rng
+        inc = np.clip(self.site_param("sepsis_incidence", h["sepsis_incidence"], t), 0, 1)
+        a = self.acuity_share
+        inc_hi = np.minimum(inc * h["high_acuity_sepsis_rr"], 1.0)
+        lam = self.adm_rate
+        rates = np.stack([lam * (1 - a) * inc, lam * a * inc_hi,  # septic low / high acuity
+                          lam * (1 - a) * (1 - inc) * h["nonseptic_sample_fraction"],
+                          lam * a * (1 - inc_hi) * h["nonseptic_sample_fraction"]])
+        counts = rng.poisson(rates)
+        n_sites = len(lam)
+        site = np.concatenate([np.repeat(np.arange(n_sites), c) for c in counts]).astype(np.int32)
+        kinds = np.repeat(np.arange(4), counts.sum(axis=1))
+        if len(site) == 0:
+            return
+        septic = kinds < 2
+        acuity = (kinds % 2 == 1).astype(np.float32)
+        weight = np.where(septic, 1.0, self.weight_non).astype(np.float32)
+        mimic = self.site_param("mimic_rate", p["mimic_rate"], t)[site]
+        mimic = np.minimum(mimic * np.where(acuity > 0, p["high_acuity_mimic_rr"], 1.0), 1.0)
+        m0 = np.log(self.tr["mortality_at_onset"] / (1 - self.tr["mortality_at_onset"]))
+        m0 = m0 + self.tr["high_acuity_mortality_logit"] * acuity \
+            + rng.normal(0.0, self.tr["mortality_heterogeneity_sd"], len(site))
+        self.cohort.admit(rng, t, site, septic, weight, acuity, p, {"mimic_rate": mimic, "m0_logit": m0})
+        self.ctx.kpi.add("admissions", site, weight, int(t // 24))
+
+    # --- the hour ----------------------------------------------------------------------------------------
+    def screen(self, t: float, X: np.ndarray, sev: np.ndarray) -> None:
+        """Standard care: shift-change screening (SIRS / qSOFA) and recognition of overt sepsis."""
+        c, scr = self.cohort, self.scr
+        a, n = c.a, c.n
+        pending = a["septic"][:n] & np.isinf(a["recognised"][:n])
+        if not pending.any():
+            return
+        hr, rr, temp, sbp, wbc, lac, alt = (X[:, i] for i in (0, 1, 2, 3, 5, 6, 7))
+        recog = pending & (sev >= scr["overt_severity"])
+        if int(t) % 24 in scr["shift_hours"]:
+            qsofa = (rr >= 22).astype(int) + (sbp <= 100) + (alt > 0)
+            sirs = ((temp > 38) | (temp < 36)).astype(int) + (hr > 90) + (rr > 20) + ((wbc > 12) | (wbc < 4))
+            rule = scr["rule"]
+            pos = {"qsofa": qsofa >= 2, "sirs": sirs >= 2,
+                   "qsofa_or_sirs_lactate": (qsofa >= 2) | ((sirs >= 2) & (lac >= 2.0))}[rule]
+            done = self.rng.random(n) < scr["compliance"]
+            recog |= pending & pos & done
+        a["recognised"][:n] = np.where(recog, t, a["recognised"][:n])
+
+    def oracle_scores(self, t: float, rows: np.ndarray) -> np.ndarray:
+        a, m = self.cohort.a, self.m
+        septic = a["septic"][rows]
+        if m["oracle_alert_at"] == "onset":
+            hit = septic & (t >= a["onset"][rows] - m["oracle_lead_hours"])
+        else:
+            hit = septic & (a["recognised"][rows] <= t)
+        false = (~septic) & (self.rng.random(len(rows)) < m["oracle_false_alert_rate"])
+        return (hit | false).astype(np.float32)
+
+    def score_and_alert(self, t: float, X: np.ndarray) -> None:
+        ctx, c, m = self.ctx, self.cohort, self.m
+        a, n = c.a, c.n
+        day = int(t // 24)
+        site = a["site"][:n]
+        septic = a["septic"][:n]
+        rows = np.flatnonzero(ctx.live[site] & ~a["resolved"][:n])
+        if len(rows) == 0:
+            return
+        scores = self.scorer.predict_proba(X[rows]) if self.scorer is not None else self.oracle_scores(t, rows)
+        s_site, w = site[rows], a["weight"][rows]
+        pred = scores >= self.thr[s_site]
+        tau = t - a["onset"][rows]
+        self.utility.add(np.where(septic[rows], tau, 0.0), septic[rows], pred, w)
+        if ctx.monitor is not None:
+            ref = (ctx.wave[s_site] == 0) & (t - ctx.live_since[s_site] < 24.0 * ctx.monitor.cfg["reference_days"])
+            ctx.monitor.add_scores(s_site, scores, w, day, reference_mask=ref)
+        neg = ~septic[rows]
+        bins = np.minimum((scores[neg] * 200).astype(np.int64), 199)
+        np.multiply(self.neg_hist, 0.999, out=self.neg_hist)  # ~6-week memory of negatives' scores
+        np.add.at(self.neg_hist, (s_site[neg], bins), w[neg])
+        if ctx.current_wave == 0:
+            np.add.at(self.ref_neg_hist, bins[ctx.wave[s_site[neg]] == 0], w[neg][ctx.wave[s_site[neg]] == 0])
+        # alerts
+        el = pred & (t - a["alert_last"][rows] >= m["alert_suppress_hours"]) & np.isinf(a["recognised"][rows]) \
+            & np.isinf(a["treat_alert"][rows])
+        idx = rows[el]
+        if len(idx) == 0:
+            return
+        a["alert_last"][idx] = t
+        a["alert_first"][idx] = np.minimum(a["alert_first"][idx], t)
+        is_true = a["septic"][idx] & (t >= a["onset"][idx] - self.tr["true_alert_window_hours"])
+        a["alert_true_first"][idx] = np.where(is_true, np.minimum(a["alert_true_first"][idx], t),
+                                              a["alert_true_first"][idx])
+        acted = self.rng.random(len(idx)) < ctx.adoption.p_act()[a["site"][idx]]
+        treat = is_true & acted
+        a["treat_alert"][idx] = np.where(treat, t + self.tr["alert_evaluation_hours"] + a["resp_h"][idx],
+                                         a["treat_alert"][idx])
+        si, wi = a["site"][idx], a["weight"][idx].astype(np.float64)
+        kpi = ctx.kpi
+        kpi.add("alerts", si, wi, day)
+        kpi.add("alerts_true", si[is_true], wi[is_true], day)
+        kpi.add("alerts_false", si[~is_true], wi[~is_true], day)
+        kpi.add("alerts_acted", si[acted], wi[acted], day)
+        np.add.at(self.day_true, si[is_true], wi[is_true])
+        np.add.at(self.day_false, si[~is_true], wi[~is_true])
+
+    def resolve(self, t: float) -> None:
+        """Settle septic patients once recognised and past onset + 3 h (end of the utility window)."""
+        ctx, c, tr = self.ctx, self.cohort, self.tr
+        a, n = c.a, c.n
+        done = a["septic"][:n] & ~a["resolved"][:n] & np.isfinite(a["recognised"][:n]) & (t >= a["onset"][:n] + 3)
+        idx = np.flatnonzero(done)
+        if len(idx) == 0:
+            return
+        a["resolved"][idx] = True
+        onset, recog, resp = a["onset"][idx], a["recognised"][idx], a["resp_h"][idx]
+        treat_cf = recog + resp
+        treat = np.minimum(treat_cf, a["treat_alert"][idx])
+        cap = tr["max_delay_hours"]
+        delay, delay_cf = np.clip(treat - onset, 0, cap), np.clip(treat_cf - onset, 0, cap)
+        m0 = a["m0_logit"][idx]
+        p, p_cf = _expit(m0 + self.log_or * delay), _expit(m0 + self.log_or * delay_cf)
+        u = self.rng.random(len(idx))
+        site = a["site"][idx]
+        live = ctx.live[site] & (ctx.live_since[site] <= onset)
+        early = live & (a["alert_true_first"][idx] < recog) & (a["treat_alert"][idx] < treat_cf)
+        day, kpi = int(t // 24), ctx.kpi
+        for name, val in (("septic_cases", 1.0), ("deaths_expected", p), ("deaths_expected_cf", p_cf),
+                          ("deaths", (u < p) * 1.0), ("deaths_cf", (u < p_cf) * 1.0),
+                          ("treat_delay_h", delay), ("treat_delay_cf_h", delay_cf)):
+            kpi.add(name, site, val, day)
+            if name != "treat_delay_h" and name != "treat_delay_cf_h":
+                kpi.add("live_" + name, site[live], (np.broadcast_to(val, p.shape))[live], day)
+        kpi.add("caught_early", site[early], 1.0, day)
+        lead = recog - a["alert_true_first"][idx]
+        self.lead_times.append(lead[live & (lead > 0)])
+        for k, v in (("site", site), ("onset", onset), ("recognised", recog), ("treat", treat), ("delay", delay),
+                     ("delay_cf", delay_cf), ("p", p), ("p_cf", p_cf), ("live", live),
+                     ("alert_true_first", a["alert_true_first"][idx])):
+            self.outcomes[k].append(np.array(v))
+
+    def end_of_day(self, t: float) -> None:
+        ctx = self.ctx
+        day = int(t // 24)
+        ctx.adoption.daily_update(ctx.live, self.day_true, self.day_false, self.nurse_shifts_per_day)
+        if ctx.monitor is not None:
+            ctx.monitor.add_alert_outcomes(self.day_true, self.day_false, day)
+        ctx.kpi.set_max("p_act", np.where(ctx.live, ctx.adoption.p_act(), 0.0), day)
+        self.day_true[:] = 0
+        self.day_false[:] = 0
+
+    def recalibrate(self, site: int) -> None:
+        """Re-fit a site's threshold so its recent non-septic alert-level exceedance matches the pilot's."""
+        ref = self.ref_neg_hist
+        if ref.sum() <= 0 or self.neg_hist[site].sum() <= 0:
+            return
+        b0 = min(int(self.m["threshold"] * 200), 199)
+        target = ref[b0:].sum() / ref.sum()
+        tail = np.cumsum(self.neg_hist[site][::-1])[::-1] / self.neg_hist[site].sum()
+        ok = np.flatnonzero(tail <= target)
+        self.thr[site] = np.float32(ok[0] / 200.0) if len(ok) else np.float32(1.0)
+
+    def process(self) -> Generator:
+        ctx, c, p = self.ctx, self.cohort, self.p
+        env = ctx.env
+        while True:
+            t = env.now
+            day = int(t // 24)
+            if ctx.monitor is not None and int(t) % 24 == 0:
+                ctx.monitor.start_day(day)
+            self.admit(t)
+            n = c.n
+            if n:
+                site = c.a["site"][:n]
+                offs = np.column_stack([self.site_param(k, 0.0, t)[site] for k in
+                                        ("hr_offset", "rr_offset", "temp_offset", "sbp_offset")] +
+                                       [np.zeros(n)])
+                signal = self.site_param("preonset_signal", 1.0, t)[site]
+                missing = np.clip(self.site_param("missing_lab_rate", 0.0, t)[site], 0, 1)
+                X, sev = c.step(self.rng, t, offs, signal, p["lab_interval_hours"], missing)
+                self.screen(t, X, sev)
+                self.score_and_alert(t, X)
+                self.resolve(t)
+                pd_w = c.a["weight"][:n] / 24.0
+                ctx.kpi.add("patient_days", site, pd_w, day)
+                on = ctx.live[site]
+                ctx.kpi.add("live_patient_days", site[on], pd_w[on], day)
+                a = c.a
+                gone = a["resolved"][:n] | (t + 1 >= a["leave"][:n])
+                if gone.any():
+                    c.keep(~gone)
+            if int(t) % 24 == 23:
+                self.end_of_day(t)
+            yield env.timeout(1.0)

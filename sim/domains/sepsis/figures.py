@@ -1,0 +1,84 @@
+"""Figures a trainer can show: mortality with and without SPOT by rollout wave, and adoption over time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+
+def _weekly(kpis: pd.DataFrame, names: list[str], by: list[str]) -> pd.DataFrame:
+    sub = kpis[kpis["kpi"].isin(names)]
+    out = sub.groupby([*by, "kpi"], observed=True)["value"].sum().unstack("kpi")
+    return out.reindex(columns=names, fill_value=0.0)
+
+
+def figures(kpis: pd.DataFrame, events: pd.DataFrame, summary: dict, out_dir: Path) -> list[Path]:
+    """Write PNG figures to ``out_dir`` and return their paths. ``kpis`` holds all seeds."""
+    out_dir = Path(out_dir)
+    period_days = summary["meta"]["report_period_days"]
+    n_seeds = kpis["seed"].nunique()
+    paths = []
+
+    # 1. mortality at hospitals with SPOT live vs the same patients without it, and the rollout
+    per = _weekly(kpis, ["live_deaths_expected", "live_deaths_expected_cf", "live_septic_cases", "live_days"],
+                  ["period"])
+    sites_live = per["live_days"] / (period_days * n_seeds)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m_live = 100 * per["live_deaths_expected"] / per["live_septic_cases"]
+        m_cf = 100 * per["live_deaths_expected_cf"] / per["live_septic_cases"]
+    weeks = per.index.to_numpy() * period_days / 7.0
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(10, 7.5), sharex=True, height_ratios=[2, 1])
+    ax1.plot(weeks, m_cf, color="#b2182b", lw=2, label="same patients, standard screening only")
+    ax1.plot(weeks, m_live, color="#2166ac", lw=2, label="with SPOT alerts (as simulated)")
+    ax1.fill_between(weeks, m_live, m_cf, where=m_cf >= m_live, color="#92c5de", alpha=0.4,
+                     label="deaths avoided")
+    rr = summary["headline"]["sepsis_mortality_relative_reduction"]
+    ax1.set_ylabel("sepsis mortality (%)\nat hospitals with SPOT live")
+    ax1.set_title(f"{summary['meta']['scenario']}: sepsis mortality {100 * rr['mean']:.1f}% lower where SPOT is "
+                  f"live (mean of {rr['n']} seeds, 95% CI {100 * rr['ci_low']:.1f} to {100 * rr['ci_high']:.1f}%)",
+                  fontsize=10)
+    ax1.legend(loc="lower left", fontsize=9)
+    ax1.set_ylim(bottom=0)
+    ax1.grid(alpha=0.3)
+    ax2.step(weeks, sites_live, where="post", color="k")
+    ax2.set_ylabel("hospitals live\n(mean over seeds)")
+    ax2.set_xlabel("week of the simulated year")
+    ax2.grid(alpha=0.3)
+    fig.tight_layout()
+    p = out_dir / "mortality_by_week.png"
+    fig.savefig(p, dpi=110)
+    plt.close(fig)
+    paths.append(p)
+
+    # 2. adoption by wave: share of alerts acted on and alert precision
+    wv = _weekly(kpis, ["alerts", "alerts_acted", "alerts_true"], ["wave", "period"])
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5), sharex=True)
+    cmap = plt.get_cmap("viridis")
+    waves = sorted(wv.index.get_level_values("wave").unique())
+    for w in waves:
+        d = wv.loc[w]
+        d = d[d["alerts"] > 0]
+        x = d.index.to_numpy() * period_days / 7.0
+        label = "pilot (wave 0)" if w == 0 else f"wave {w}"
+        color = cmap(w / max(len(waves) - 1, 1))
+        ax1.plot(x, 100 * d["alerts_acted"] / d["alerts"], color=color, label=label)
+        ax2.plot(x, 100 * d["alerts_true"] / d["alerts"], color=color, label=label)
+    ax1.set_title("alerts acted on by clinicians (%)", fontsize=10)
+    ax2.set_title("alerts that found sepsis: precision (%)", fontsize=10)
+    for ax in (ax1, ax2):
+        ax.set_xlabel("week of the simulated year")
+        ax.set_ylim(0, 100)
+        ax.grid(alpha=0.3)
+    ax1.legend(fontsize=8, title="rollout wave")
+    fig.tight_layout()
+    p = out_dir / "adoption_by_wave.png"
+    fig.savefig(p, dpi=110)
+    plt.close(fig)
+    paths.append(p)
+    return paths

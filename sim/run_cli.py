@@ -1,0 +1,89 @@
+"""``purgatory run SCENARIO.toml [--seeds N] [--root-seed S] [--out DIR] [--workers N]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+from sim.errors import UserError
+from sim.rng import replication_seeds
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, no usage dump
+        raise UserError(message)
+
+
+def _positive(name: str):
+    def conv(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} = {text!r}: must be a positive integer") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{name} = {value}: must be >= 1")
+        return value
+    return conv
+
+
+def parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="purgatory run", description="Run a scenario over seeds and write its results.")
+    p.add_argument("scenario", help="scenario TOML file")
+    p.add_argument("--seeds", type=_positive("--seeds"), help="replications (default: [scenario] seeds)")
+    p.add_argument("--root-seed", type=int, help="root seed (default: [scenario] root_seed)")
+    p.add_argument("--out", type=Path, help="output folder (default: results/<scenario name>)")
+    p.add_argument("--workers", type=_positive("--workers"), default=1, help="processes (default 1)")
+    p.add_argument("--quiet", action="store_true", help="do not print the summary table")
+    return p
+
+
+def _one(args: tuple[str, int]):
+    from sim.engine import run
+    from sim.scenario import load_scenario
+    path, seed = args
+    return run(load_scenario(path), seed)
+
+
+def print_summary(summary: dict, elapsed: float, out: Path) -> None:
+    meta = summary["meta"]
+    print(f"{meta['scenario']} ({meta['domain']}): {len(meta['seeds'])} seed(s), root seed {meta['root_seed']}, "
+          f"{meta['horizon_days']} days, {elapsed:.1f} s")
+    print(f"{'KPI':<44}{'mean':>12}{'95% CI':>26}")
+    for k, v in summary["headline"].items():
+        if v["mean"] is None:
+            print(f"{k:<44}{'n/a':>12}")
+            continue
+        ci = f"[{v['ci_low']:.4g}, {v['ci_high']:.4g}]" if v["ci_low"] is not None else ""
+        print(f"{k:<44}{v['mean']:>12.4g}{ci:>26}")
+    print(f"wrote {out}/ (kpis.parquet, events.parquet, summary.json, {', '.join(summary.get('figures', []))})")
+
+
+def main(argv: list[str]) -> int:
+    args = parser().parse_args(argv)
+    from sim.engine import run
+    from sim.results import write_results
+    from sim.scenario import domain_module, load_scenario
+
+    scenario = load_scenario(args.scenario)  # validates before anything runs or is written
+    n = args.seeds or scenario.get("scenario.seeds")
+    root = scenario.get("scenario.root_seed") if args.root_seed is None else args.root_seed
+    seeds = replication_seeds(root, n)
+    out = args.out or Path("results") / scenario.name
+    t0 = time.perf_counter()
+    if args.workers == 1:
+        results = []
+        for i, s in enumerate(seeds):
+            results.append(run(scenario, s))
+            print(f"\r  run {i + 1}/{n} done", end="", file=sys.stderr, flush=True)
+        print(file=sys.stderr)
+    else:
+        with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn")) as pool:
+            results = list(pool.map(_one, [(str(Path(args.scenario).resolve()), s) for s in seeds]))
+    summary = write_results(out, scenario, results, root, domain_module(scenario).figures)
+    if not args.quiet:
+        print_summary(summary, time.perf_counter() - t0, out)
+    return 0

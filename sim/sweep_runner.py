@@ -1,0 +1,392 @@
+"""Run a sweep's (point x replication) runs on a local process pool or a Dask cluster, streaming results.
+
+Layout of the output folder (``results/<sweep>/`` by default)::
+
+    manifest.json          the plan (spec, hashes, seeds, design size), status and one entry per session
+    design.parquet         point -> parameter values (and the sensitivity blocks)
+    parts/<run>.parquet    one file per finished run, written atomically (temporary file + os.replace)
+    parts/<run>.error.parquet   a run that raised: its error message (the sweep goes on)
+    runs.parquet, failures.parquet, summary.parquet, sensitivity.parquet, figures/   written at the end
+
+Workers return a run's headline KPIs (a few numbers) to the client, which writes the part: parts land on
+the client's disk whatever the backend, so a Dask cluster needs no shared filesystem. At most
+``2 x workers`` runs are in flight, so memory stays flat however many runs a sweep has. A part on disk is
+a finished run: ``--resume`` skips it, a kill loses nothing else. The final frame is sorted by point,
+replication and KPI, so it is identical row for row whatever the backend and worker count.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import importlib
+import json
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from tqdm import tqdm
+
+from sim import engine
+from sim.engine import git_commit, package_version
+from sim.errors import UserError
+from sim.scenario import Scenario, apply_overrides, validate
+from sim.sweep import Design, SweepSpec
+
+DEFAULT_TARGET = "sim.sweep_runner:run_engine"
+PART_SCHEMA = pa.schema([("point", pa.int32()), ("rep", pa.int32()), ("seed", pa.int64()),
+                         ("status", pa.string()), ("error", pa.string()), ("kpi", pa.string()),
+                         ("value", pa.float64())])
+MAX_CRASHES = 2  # a run whose worker process dies this many times is recorded as failed
+
+
+@dataclass(frozen=True)
+class Job:
+    """What every run of a sweep shares: the base scenario (plain dict, picklable) and the KPIs to keep."""
+
+    base: dict
+    source: str
+    kpis: tuple[str, ...]
+    target: str = DEFAULT_TARGET
+
+
+@dataclass(frozen=True)
+class Task:
+    point: int
+    rep: int
+    seed: int
+    overrides: tuple[tuple[str, Any], ...]
+
+    @property
+    def run_id(self) -> str:
+        return run_id(self.point, self.rep)
+
+
+@dataclass
+class Outcome:
+    task: Task
+    status: str  # "ok" | "error"
+    error: str = ""
+    kpis: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0  # the run's own wall time inside the worker
+
+
+def run_id(point: int, rep: int) -> str:
+    return f"p{point:06d}-r{rep:04d}"
+
+
+def make_job(spec: SweepSpec, base: Scenario, target: str = DEFAULT_TARGET) -> Job:
+    return Job(base.to_dict(), base.source, spec.kpis, target)
+
+
+def run_engine(job: Job, overrides: dict[str, Any], seed: int) -> dict[str, float]:
+    """The default run target: the base scenario with ``overrides``, one engine run, its headline KPIs."""
+    scenario = apply_overrides(validate(job.source, job.base), overrides, source="sweep point")
+    return engine.run(scenario, seed).headline
+
+
+def _target(name: str) -> Callable[[Job, dict[str, Any], int], dict[str, float]]:
+    module, _, attr = name.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def execute(job: Job, task: Task) -> Outcome:
+    """Run one task in a worker; any exception becomes an ``error`` outcome carrying its message."""
+    t0 = time.perf_counter()
+    try:
+        headline = _target(job.target)(job, dict(task.overrides), task.seed)
+        if job.kpis:
+            missing = [k for k in job.kpis if k not in headline]
+            if missing:
+                raise KeyError(f"KPI {missing[0]!r} is not a headline KPI; available: {', '.join(sorted(headline))}")
+            headline = {k: headline[k] for k in job.kpis}
+        kpis = {str(k): float(v) for k, v in headline.items()}
+        return Outcome(task, "ok", "", kpis, time.perf_counter() - t0)
+    except Exception as err:  # a failing run is recorded; the sweep goes on
+        msg = f"{type(err).__name__}: {err}"[:4000]
+        return Outcome(task, "error", msg, {}, time.perf_counter() - t0)
+
+
+# ---------------------------------------------------------------- storage
+
+def part_path(parts: Path, rid: str, ok: bool = True) -> Path:
+    return parts / (f"{rid}.parquet" if ok else f"{rid}.error.parquet")
+
+
+def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+    """Write via ``write(tmp)`` to a temporary file in the same folder, then rename over ``path``."""
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_part(parts: Path, out: Outcome) -> Path:
+    """One run's rows, atomically; a successful retry removes the run's old error part."""
+    t = out.task
+    names = sorted(out.kpis) if out.status == "ok" else [""]
+    n = len(names)
+    cols = {"point": [t.point] * n, "rep": [t.rep] * n, "seed": [t.seed] * n, "status": [out.status] * n,
+            "error": [out.error] * n, "kpi": names, "value": [out.kpis.get(k, float("nan")) for k in names]}
+    table = pa.table(cols, schema=PART_SCHEMA)
+    path = part_path(parts, t.run_id, out.status == "ok")
+    write_atomic(path, lambda p: pq.write_table(table, p, compression="none"))
+    if out.status == "ok":
+        part_path(parts, t.run_id, ok=False).unlink(missing_ok=True)
+    return path
+
+
+def finished_runs(parts: Path, include_failed: bool = True) -> set[str]:
+    """Run ids with a part on disk (temporary files of an interrupted write are removed, not counted)."""
+    done = set()
+    if not parts.exists():
+        return done
+    for entry in os.scandir(parts):
+        name = entry.name
+        if name.startswith(".tmp-"):
+            os.unlink(entry.path)
+        elif name.endswith(".error.parquet"):
+            if include_failed:
+                done.add(name[: -len(".error.parquet")])
+        elif name.endswith(".parquet"):
+            done.add(name[: -len(".parquet")])
+    return done
+
+
+def iter_tasks(design: Design, seeds: list[int], skip: set[str]) -> Iterator[Task]:
+    """Tasks in design order, lazily (point-major), leaving out the run ids in ``skip``."""
+    for p in range(len(design.points)):
+        ov = tuple(design.overrides(p).items())
+        for r, seed in enumerate(seeds):
+            if run_id(p, r) not in skip:
+                yield Task(p, r, int(seed), ov)
+
+
+# ---------------------------------------------------------------- backends
+
+def pool_outcomes(job: Job, tasks: Iterable[Task], workers: int) -> Iterator[Outcome]:
+    """Run tasks on a spawn-context process pool with at most ``2 x workers`` in flight.
+
+    A worker process that dies takes its in-flight runs with it: the pool is rebuilt and those runs are
+    retried; a run present at ``MAX_CRASHES`` deaths is recorded as failed.
+    """
+    ctx = multiprocessing.get_context("spawn")
+    window = 2 * workers
+    it = iter(tasks)
+    crashes: dict[str, int] = {}
+    retry: list[Task] = []
+    pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+    inflight: dict[cf.Future, Task] = {}
+    try:
+        while True:
+            while len(inflight) < window:
+                task = retry.pop() if retry else next(it, None)
+                if task is None:
+                    break
+                inflight[pool.submit(execute, job, task)] = task
+            if not inflight:
+                return
+            done, _ = cf.wait(inflight, return_when=cf.FIRST_COMPLETED)
+            broken = False
+            for fut in done:
+                task = inflight.pop(fut)
+                try:
+                    yield fut.result()
+                except cf.process.BrokenProcessPool:
+                    broken = True
+                    retry.append(task)
+            if broken:  # every in-flight run was lost with the pool
+                retry += list(inflight.values())
+                inflight.clear()
+                pool.shutdown(wait=False, cancel_futures=True)
+                pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+                again = []
+                for task in retry:
+                    crashes[task.run_id] = crashes.get(task.run_id, 0) + 1
+                    if crashes[task.run_id] >= MAX_CRASHES:
+                        yield Outcome(task, "error", f"worker process died {MAX_CRASHES} times running this run")
+                    else:
+                        again.append(task)
+                retry = again
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def dask_outcomes(job: Job, tasks: Iterable[Task], client: Any, key_prefix: str) -> Iterator[Outcome]:
+    """Run tasks on a Dask cluster (``client``) with at most ``2 x threads`` in flight."""
+    from distributed import as_completed  # noqa: PLC0415 - dask only when asked for
+
+    window = 2 * max(1, sum(client.nthreads().values()))
+    job_future = client.scatter(job, broadcast=True, hash=False)
+    it = iter(tasks)
+
+    def submit(task: Task) -> Any:
+        fut = client.submit(execute, job_future, task, key=f"{key_prefix}-{task.run_id}", pure=False)
+        fut.task = task  # type: ignore[attr-defined]
+        return fut
+
+    first = [submit(t) for t in (next(it, None) for _ in range(window)) if t is not None]
+    ac = as_completed(first)
+    for fut in ac:
+        task = fut.task
+        try:
+            out = fut.result()
+        except Exception as err:  # e.g. KilledWorker: recorded as failed
+            out = Outcome(task, "error", f"{type(err).__name__}: {err}"[:4000])
+        fut.release()
+        yield out
+        nxt = next(it, None)
+        if nxt is not None:
+            ac.add(submit(nxt))
+
+
+class DaskBackend:
+    """Context manager giving a Dask client: to ``scheduler`` (an address) or to a local TCP cluster."""
+
+    def __init__(self, scheduler: str | None, workers: int):
+        self.scheduler, self.workers = scheduler, workers
+        self.cluster = self.client = None
+
+    def __enter__(self) -> Any:
+        from distributed import Client, LocalCluster  # noqa: PLC0415 - dask only when asked for
+
+        try:
+            if self.scheduler:
+                self.client = Client(self.scheduler, timeout="20s")
+            else:
+                self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
+                                            host="127.0.0.1", protocol="tcp", dashboard_address=None)
+                self.client = Client(self.cluster)
+        except OSError as err:
+            raise UserError(f"--scheduler {self.scheduler}: cannot connect to a Dask scheduler ({err})") from None
+        return self.client
+
+    def __exit__(self, *exc: object) -> None:
+        if self.client is not None:
+            self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+# ---------------------------------------------------------------- orchestration
+
+@dataclass
+class SweepStats:
+    total: int = 0
+    skipped: int = 0
+    ran: int = 0
+    failed: int = 0
+    wall_seconds: float = 0.0
+    run_seconds: float = 0.0  # sum of the runs' own time inside the workers
+    backend: str = "pool"
+    workers: int = 1
+
+
+def _write_json(path: Path, obj: dict) -> None:
+    write_atomic(path, lambda p: p.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n"))
+
+
+def _plan(spec: SweepSpec, base: Scenario, design: Design) -> dict:
+    return {"schema_version": 1, "sweep": spec.name, "description": spec.description, "spec_source": spec.source,
+            "spec_hash": spec.hash, "spec": spec.raw, "base_scenario": str(spec.base_path),
+            "base_scenario_hash": base.hash, "package_version": package_version(), "git_commit": git_commit(),
+            "root_seed": spec.root_seed, "replications": spec.replications, "seeds": spec.seeds,
+            "design": spec.design, "params": list(spec.params), "n_points": len(design.points),
+            "n_runs": len(design.points) * spec.replications, "kpis": list(spec.kpis)}
+
+
+def _design_table(design: Design) -> pa.Table:
+    cols: dict[str, Any] = {"point": pa.array(range(len(design.points)), pa.int32())}
+    for j, name in enumerate(design.params):
+        cols[name] = [pt[j] for pt in design.points]
+    cols["block"] = design.blocks
+    cols["row"] = pa.array(design.rows, pa.int32())
+    return pa.table(cols)
+
+
+def prepare_out(spec: SweepSpec, base: Scenario, design: Design, out: Path, resume: bool) -> dict:
+    """Create or reopen ``out``; a resumed sweep must have the same spec hash. Returns the manifest."""
+    manifest_path = out / "manifest.json"
+    plan = _plan(spec, base, design)
+    if manifest_path.exists():
+        old = json.loads(manifest_path.read_text())
+        if not resume:
+            raise UserError(f"--out {out}: holds a sweep already ({old.get('sweep')!r}); pass --resume to continue "
+                            "it or choose another --out")
+        if old.get("spec_hash") != plan["spec_hash"]:
+            raise UserError(f"--resume {out}: the spec changed since this sweep started (spec hash "
+                            f"{old.get('spec_hash', '?')[:12]} != {plan['spec_hash'][:12]}); use another --out")
+        plan["sessions"] = old.get("sessions", [])
+    elif resume and (out / "parts").exists():
+        raise UserError(f"--resume {out}: parts without a manifest.json; not a sweep folder")
+    else:
+        plan["sessions"] = []
+    (out / "parts").mkdir(parents=True, exist_ok=True)
+    write_atomic(out / "design.parquet", lambda p: pq.write_table(_design_table(design), p))
+    plan["status"] = "running"
+    _write_json(manifest_path, plan)
+    return plan
+
+
+def run_sweep(spec: SweepSpec, base: Scenario, design: Design, out: Path, *, workers: int = 1, scheduler: str | None = None,
+              dask_local: bool = False, resume: bool = False, retry_failed: bool = False,
+              progress: bool = True, target: str = DEFAULT_TARGET) -> SweepStats:
+    """Run every unfinished run of the sweep, writing a part as each finishes (assemble the outputs after).
+
+    Raises UserError for an output folder that belongs to another sweep or an unreachable scheduler.
+    """
+    out = Path(out)
+    manifest = prepare_out(spec, base, design, out, resume)
+    parts = out / "parts"
+    done = finished_runs(parts, include_failed=not retry_failed)
+    stats = SweepStats(total=manifest["n_runs"], workers=workers,
+                       backend="dask" if (scheduler or dask_local) else "pool")
+    stats.skipped = sum(1 for p in range(len(design.points)) for r in range(spec.replications)
+                        if run_id(p, r) in done)
+    job = make_job(spec, base, target)
+    tasks = iter_tasks(design, spec.seeds, done)
+    bar = tqdm(total=stats.total, initial=stats.skipped, unit="run", disable=not progress, dynamic_ncols=True,
+               desc=spec.name, smoothing=0.05)
+    t0 = time.perf_counter()
+    session = {"resume": resume, "backend": stats.backend, "skipped": stats.skipped}
+    interrupted = True
+    try:
+        if stats.backend == "dask":
+            with DaskBackend(scheduler, workers) as client:
+                stats.workers = len(client.nthreads())
+                bar.set_postfix(workers=stats.workers, failed=0)
+                _consume(dask_outcomes(job, tasks, client, f"sweep-{spec.hash[:10]}"), parts, stats, bar)
+        else:
+            _consume(pool_outcomes(job, tasks, workers), parts, stats, bar)
+        interrupted = False
+    finally:
+        bar.close()
+        stats.wall_seconds = time.perf_counter() - t0
+        session |= {"ran": stats.ran, "failed": stats.failed, "interrupted": interrupted}
+        manifest["sessions"].append(session)
+        if interrupted:
+            _write_json(out / "manifest.json", manifest)
+    _write_json(out / "timing.json", {"backend": stats.backend, "workers": stats.workers, "ran": stats.ran,
+                                      "wall_seconds": stats.wall_seconds, "run_seconds": stats.run_seconds})
+    manifest["status"] = "assembling"
+    _write_json(out / "manifest.json", manifest)
+    return stats
+
+
+def _consume(outcomes: Iterator[Outcome], parts: Path, stats: SweepStats, bar: Any) -> None:
+    for out in outcomes:
+        write_part(parts, out)
+        stats.ran += 1
+        stats.run_seconds += out.seconds
+        if out.status != "ok":
+            stats.failed += 1
+            bar.set_postfix(failed=stats.failed, last_error=out.error[:60], refresh=False)
+        bar.update(1)
