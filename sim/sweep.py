@@ -38,7 +38,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.stats import qmc
 
 from sim.errors import ScenarioError
 from sim.rng import Streams, replication_seeds
@@ -296,6 +295,8 @@ def build_design(spec: SweepSpec) -> Design:
     if spec.design == "zip":
         pts = list(zip(*(a.values for a in axes), strict=True))
         return Design(params, pts, ["zip"] * len(pts), list(range(len(pts))))
+    from scipy.stats import qmc  # noqa: PLC0415 - scipy only for sampled designs
+
     gen = Streams(spec.root_seed).generator(f"sweep.design.{spec.design}")
     if spec.design == "lhs":
         u = qmc.LatinHypercube(d=k, rng=gen).random(n)

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -36,7 +36,9 @@ from sim import engine
 from sim.engine import git_commit, package_version
 from sim.errors import UserError
 from sim.scenario import Scenario, apply_overrides, validate
-from sim.sweep import Design, SweepSpec
+
+if TYPE_CHECKING:  # workers import this module: keep scipy (sim.sweep's samplers) out of them
+    from sim.sweep import Design, SweepSpec
 
 DEFAULT_TARGET = "sim.sweep_runner:run_engine"
 PART_SCHEMA = pa.schema([("point", pa.int32()), ("rep", pa.int32()), ("seed", pa.int64()),
