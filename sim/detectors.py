@@ -11,10 +11,10 @@ For every column (a feature, or the model score) the current window is compared 
 - ``ks``: the exact two-sample Kolmogorov-Smirnov statistic (ties handled), with its asymptotic p-value
   (Kolmogorov distribution with Stephens' small-sample correction).
 
-:class:`Reference` sorts the reference once (``fit``); ``compare`` then sorts only the window and obtains every
-statistic from the two sorted samples (one ``searchsorted`` per column for KS, arithmetic quantile grids for
-Wasserstein, 9 look-ups per column for the bins). Nominal-level thresholds for PSI, JS, Wasserstein (and KS,
-beside its p-value) come from random splits of the reference (:func:`calibrate`).
+:class:`Reference` sorts the reference once (``fit``); ``compare`` then sorts only the window and obtains
+every statistic from the two sorted samples (one ``searchsorted`` per column for KS, arithmetic quantile
+grids for Wasserstein, 9 look-ups per column for the bins). Nominal-level thresholds for PSI, JS,
+Wasserstein (and KS, beside its p-value) come from random splits of the reference (:func:`calibrate`).
 """
 
 from __future__ import annotations
@@ -77,8 +77,11 @@ def _ks_pvalue(d: np.ndarray, n: int, m: int) -> np.ndarray:
     return np.clip(kolmogorov((en + 0.12 + 0.11 / en) * d), 0.0, 1.0)
 
 
+Grid = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
 def _row_stats(a: np.ndarray, b: np.ndarray, edges: np.ndarray,
-               grid: tuple[np.ndarray, np.ndarray, np.ndarray] | None) -> tuple[np.ndarray, np.ndarray, float, float]:
+               grid: Grid | None) -> tuple[np.ndarray, np.ndarray, float, float]:
     """Bin counts of a and b at ``edges``, KS statistic and W1 of one pair of sorted samples."""
     n, m = a.shape[0], b.shape[0]
     ca = np.searchsorted(a, edges, "right")
@@ -111,9 +114,11 @@ def _row_stats(a: np.ndarray, b: np.ndarray, edges: np.ndarray,
     return ca, cb, ks, w
 
 
-def _finish(ca: np.ndarray, cb: np.ndarray, ks: np.ndarray, w: np.ndarray, n: int, m: int,
+def _finish(rows: list[tuple[np.ndarray, np.ndarray, float, float]], n: int, m: int,
             ref_std: np.ndarray) -> dict[str, np.ndarray]:
-    """PSI, JS, normalised W1, KS and its p-value from [K, bins-1] cumulative bin counts."""
+    """PSI, JS, normalised W1, KS and its p-value from the per-row results of :func:`_row_stats`."""
+    ca, cb = np.array([r[0] for r in rows]), np.array([r[1] for r in rows])
+    ks, w = np.array([r[2] for r in rows]), np.array([r[3] for r in rows])
     K = ca.shape[0]
     z = np.zeros((K, 1), dtype=np.int64)
     p = np.diff(np.hstack([z, ca, z + n]), axis=1) / n
@@ -141,8 +146,7 @@ def pairwise_stats(a_sorted: np.ndarray, b_sorted: np.ndarray, edges: np.ndarray
     m = b_sorted.shape[1]
     grid = None if n == m else _quantile_grid(n, m)
     rows = [_row_stats(a_sorted[k], b_sorted[k], edges[k], grid) for k in range(K)]
-    return _finish(np.array([r[0] for r in rows]), np.array([r[1] for r in rows]),
-                   np.array([r[2] for r in rows]), np.array([r[3] for r in rows]), n, m, ref_std)
+    return _finish(rows, n, m, ref_std)
 
 
 @dataclass
@@ -179,7 +183,8 @@ class Reference:
         self.n = X.shape[0]
         self.columns = list(columns) if columns is not None else [f"x{i}" for i in range(X.shape[1])]
         if len(self.columns) != X.shape[1]:
-            raise UserError(f"columns (={len(self.columns)} names) must match the reference's {X.shape[1]} columns")
+            raise UserError(f"columns (={len(self.columns)} names) must match the reference's "
+                            f"{X.shape[1]} columns")
         self.sorted = sorted_columns(X)
         self.edges = _bin_edges(self.sorted, self.bins)
         self.std = self.sorted.std(axis=1, dtype=np.float64)
@@ -205,8 +210,7 @@ class Reference:
                 rows = list(pool.map(one, range(X.shape[1])))
         else:
             rows = [one(k) for k in range(X.shape[1])]
-        stats = _finish(np.array([r[0] for r in rows]), np.array([r[1] for r in rows]),
-                        np.array([r[2] for r in rows]), np.array([r[3] for r in rows]), self.n, m, self.std)
+        stats = _finish(rows, self.n, m, self.std)
         return Comparison(self.columns, self.n, m, stats)
 
 
@@ -221,7 +225,7 @@ _NULL_POWER = {"psi": 1.0, "js": 0.5, "wasserstein": 0.5, "ks": 0.5}
 
 @dataclass
 class Thresholds:
-    """Per-column alarm thresholds of each statistic at nominal level ``level`` for windows of ``window`` rows."""
+    """Per-column alarm thresholds of each statistic at nominal ``level`` for windows of ``window`` rows."""
 
     level: float
     window: int
@@ -239,7 +243,7 @@ def _neff(n: int, m: int) -> float:
     return n * m / (n + m)
 
 
-def calibrate(X_ref: np.ndarray, window: int, level: float = 0.05, n_resamples: int = 200,
+def calibrate(X_ref: np.ndarray, window: int, *, level: float = 0.05, n_resamples: int = 200,
               rng: np.random.Generator | None = None, bins: int = 10, max_rows: int = 5000) -> Thresholds:
     """Thresholds that a change-free window of ``window`` rows exceeds with probability ``level``.
 
