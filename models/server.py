@@ -31,6 +31,8 @@ from sim.errors import UserError
 
 PUBLIC_PATHS = frozenset({"/v2/health/live", "/v2/health/ready", "/v2"})
 OUTPUTS = {"label": "INT64", "probabilities": "FP32"}
+STATE = web.AppKey("state", dict)
+MODELS = web.AppKey("models", dict)
 
 
 @dataclass(frozen=True)
@@ -269,8 +271,8 @@ def create_app(models: dict[str, ServedModel], config: ServerConfig | None = Non
             await m.batcher.stop()
 
     app = web.Application(middlewares=[guard], client_max_size=config.max_body_bytes)
-    app["state"] = state
-    app["models"] = models
+    app[STATE] = state
+    app[MODELS] = models
     app.on_startup.append(on_startup)
     app.on_cleanup.append(on_cleanup)
     r = app.router
@@ -292,7 +294,7 @@ async def drain(app: web.Application, grace_s: float) -> bool:
 
     Returns True when every in-flight request finished within the bound.
     """
-    state = app["state"]
+    state = app[STATE]
     state["draining"] = True
     loop = asyncio.get_running_loop()
     deadline = loop.time() + grace_s

@@ -1,0 +1,282 @@
+"""The V2 server over real HTTP on 127.0.0.1: protocol, micro-batching, bad requests, shedding, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import numpy as np
+import pytest
+from aiohttp.test_utils import TestServer
+
+from models.batching import BatchConfig
+from models.pipeline import build_model
+from models.registry import Registry
+from models.scorer import OnnxScorer
+from models.server import MODELS, ServerConfig, create_app, load_models, parse_infer_request
+from models.train import TrainConfig
+from sim.errors import UserError
+
+N_FEATURES = 8
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((3000, N_FEATURES)).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] * X[:, 2] + rng.standard_normal(3000) > 0).astype(int)
+    reg = Registry(tmp_path_factory.mktemp("registry"))
+    build_model("tiny", X, y, [f"f{i}" for i in range(N_FEATURES)], TrainConfig(n_trees=60), seed=3, registry=reg)
+    return reg
+
+
+def body(rows: np.ndarray, **over: object) -> dict:
+    tensor = {"name": "input", "shape": list(rows.shape), "datatype": "FP32", "data": rows.ravel().tolist()}
+    tensor.update(over)
+    return {"inputs": [tensor]}
+
+
+def run(registry: Registry, scenario, **config: object) -> None:
+    """Serve the registry's model on 127.0.0.1 (free port) and run ``scenario(session, base_url, app)``."""
+    batch = config.pop("batch", BatchConfig())
+    cfg = ServerConfig(batch=batch, **config)
+
+    async def main() -> None:
+        app = create_app(load_models(registry, ["tiny"], batch), cfg)
+        server = TestServer(app, host="127.0.0.1", port=0)
+        await server.start_server()
+        try:
+            async with aiohttp.ClientSession() as session:
+                await scenario(session, f"http://127.0.0.1:{server.port}", app)
+        finally:
+            await server.close()
+
+    asyncio.run(main())
+
+
+async def assert_serving(session: aiohttp.ClientSession, url: str) -> None:
+    rows = np.zeros((1, N_FEATURES), dtype=np.float32)
+    async with session.post(f"{url}/v2/models/tiny/infer", json=body(rows)) as r:
+        assert r.status == 200, await r.text()
+
+
+def test_protocol_endpoints_and_results_match_onnxruntime(registry: Registry) -> None:
+    rows = np.random.default_rng(1).standard_normal((5, N_FEATURES)).astype(np.float32)
+    entry = registry.load("tiny", registry.versions("tiny")[0])
+    expected = OnnxScorer(entry.onnx_path).predict_proba(rows)
+
+    async def scenario(s: aiohttp.ClientSession, url: str, _app) -> None:
+        for path, want in (("/v2/health/live", {"live": True}), ("/v2/health/ready", {"ready": True}),
+                           ("/v2/models", {"models": ["tiny"]})):
+            async with s.get(url + path) as r:
+                assert r.status == 200 and await r.json() == want
+        async with s.get(f"{url}/v2/models/tiny") as r:
+            meta = await r.json()
+        assert meta["inputs"] == [{"name": "input", "datatype": "FP32", "shape": [-1, N_FEATURES]}]
+        async with s.get(f"{url}/v2/models/tiny/ready") as r:
+            assert (await r.json())["ready"] is True
+        async with s.post(f"{url}/v2/repository/index") as r:
+            assert (await r.json())[0]["name"] == "tiny"
+        req = body(rows) | {"id": "r1", "outputs": [{"name": "probabilities"}]}
+        async with s.post(f"{url}/v2/models/tiny/versions/{meta['versions'][0]}/infer", json=req) as r:
+            out = await r.json()
+        assert out["id"] == "r1" and [o["name"] for o in out["outputs"]] == ["probabilities"]
+        proba = np.asarray(out["outputs"][0]["data"], dtype=np.float32).reshape(out["outputs"][0]["shape"])
+        np.testing.assert_allclose(proba[:, 1], expected, rtol=0, atol=1e-7)
+
+    run(registry, scenario)
+
+
+def test_concurrent_single_rows_share_batches_and_get_their_own_answers(registry: Registry) -> None:
+    rows = np.random.default_rng(2).standard_normal((300, N_FEATURES)).astype(np.float32)
+    entry = registry.load("tiny", registry.versions("tiny")[0])
+    expected = OnnxScorer(entry.onnx_path).predict_proba(rows)
+
+    async def scenario(s: aiohttp.ClientSession, url: str, app) -> None:
+        async def one(i: int) -> float:
+            async with s.post(f"{url}/v2/models/tiny/infer", json=body(rows[i: i + 1])) as r:
+                assert r.status == 200
+                return (await r.json())["outputs"][1]["data"][1]
+
+        got = await asyncio.gather(*(one(i) for i in range(len(rows))))
+        np.testing.assert_allclose(np.asarray(got, dtype=np.float32), expected, rtol=0, atol=1e-7)
+        stats = app[MODELS]["tiny"].batcher.stats.to_json()
+        assert stats["rows"] == len(rows) and stats["mean_batch_rows"] > 1.5, stats
+
+    run(registry, scenario)
+
+
+BAD_BODIES = [
+    (b"{not json", 400),
+    (json.dumps(body(np.zeros((1, N_FEATURES + 1)))).encode(), 400),  # wrong shape
+    (json.dumps(body(np.zeros((2, N_FEATURES)), shape=[1, N_FEATURES])).encode(), 400),  # data/shape mismatch
+    (json.dumps(body(np.zeros((1, N_FEATURES)), datatype="INT64")).encode(), 400),
+    (json.dumps(body(np.zeros((1, N_FEATURES)), name="x")).encode(), 400),
+    (json.dumps(body(np.zeros((1, N_FEATURES)), data=["a"] * N_FEATURES)).encode(), 400),
+    (json.dumps(body(np.full((1, N_FEATURES), np.nan))).encode(), 400),  # json.dumps writes NaN
+    (json.dumps(body(np.full((1, N_FEATURES), 1e300))).encode(), 400),  # beyond float32
+    (json.dumps(body(np.zeros((1, N_FEATURES))) | {"outputs": [{"name": "nope"}]}).encode(), 400),
+    (json.dumps({"inputs": []}).encode(), 400),
+]
+
+
+def test_bad_requests_get_their_status_and_the_server_keeps_serving(registry: Registry) -> None:
+    async def scenario(s: aiohttp.ClientSession, url: str, _app) -> None:
+        for raw, status in BAD_BODIES:
+            async with s.post(f"{url}/v2/models/tiny/infer", data=raw,
+                              headers={"Content-Type": "application/json"}) as r:
+                assert r.status == status, raw[:80]
+                assert "error" in await r.json()
+            await assert_serving(s, url)
+        for path in ("/v2/models/nope/infer", "/v2/models/tiny/versions/0000/infer"):
+            async with s.post(url + path, json=body(np.zeros((1, N_FEATURES)))) as r:
+                assert r.status == 404 and "unknown model" in (await r.json())["error"]
+        async with s.get(f"{url}/v2/models/nope") as r:
+            assert r.status == 404
+        await assert_serving(s, url)
+
+    run(registry, scenario)
+
+
+def _raw(port: int, payload: bytes, read: bool = True) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(payload)
+        if not read:
+            return b""
+        chunks = []
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except (TimeoutError, ConnectionResetError):
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+            if b"\r\n\r\n" in b"".join(chunks) and b"}" in chunk:
+                break
+        return b"".join(chunks)
+
+
+def test_oversized_body_is_refused_before_reading_and_disconnects_are_survived(registry: Registry) -> None:
+    async def scenario(s: aiohttp.ClientSession, url: str, _app) -> None:
+        port = int(url.rsplit(":", 1)[1])
+        head = f"POST /v2/models/tiny/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        # announced 50 MB, nothing sent: the answer comes from Content-Length alone
+        resp = await asyncio.to_thread(_raw, port, (head + "Content-Length: 50000000\r\n\r\n").encode())
+        assert resp.startswith(b"HTTP/1.1 413"), resp[:100]
+        # chunked body with no Content-Length, over the limit while reading
+        async def chunks():
+            for _ in range(4):
+                yield b"0," * 20_000
+
+        async with s.post(f"{url}/v2/models/tiny/infer", data=chunks(),
+                          headers={"Content-Type": "application/json"}) as r:
+            assert r.status == 413
+        # client disconnects mid-body, and after sending a whole request
+        await asyncio.to_thread(_raw, port, (head + "Content-Length: 1000\r\n\r\n{\"inputs\":").encode(), False)
+        full = json.dumps(body(np.zeros((500, N_FEATURES)))).encode()
+        await asyncio.to_thread(_raw, port, (head + f"Content-Length: {len(full)}\r\n\r\n").encode() + full,
+                                False)
+        await asyncio.sleep(0.05)
+        await assert_serving(s, url)
+
+    run(registry, scenario, max_body_bytes=100_000)
+
+
+def test_full_queue_sheds_with_503_and_slow_inference_times_out_with_504(registry: Registry) -> None:
+    big = np.random.default_rng(3).standard_normal((60_000, N_FEATURES)).astype(np.float32)
+
+    async def scenario(s: aiohttp.ClientSession, url: str, app) -> None:
+        batcher = app[MODELS]["tiny"].batcher
+        slow = asyncio.ensure_future(s.post(f"{url}/v2/models/tiny/infer", json=body(big)))
+        for _ in range(1000):
+            if batcher.pending:
+                break
+            await asyncio.sleep(0.005)
+        async with s.post(f"{url}/v2/models/tiny/infer", json=body(big[:1])) as r:
+            assert r.status == 503 and "queue full" in (await r.json())["error"]
+        async with await slow as r:
+            assert r.status == 504
+        for _ in range(1000):  # the model call finishes, then the queue has room again
+            if not batcher.pending:
+                break
+            await asyncio.sleep(0.005)
+        await assert_serving(s, url)
+
+    run(registry, scenario, timeout_s=0.01, max_body_bytes=1 << 24, batch=BatchConfig(max_batch=64, queue_limit=1))
+
+
+def test_bearer_token_is_required_when_set(registry: Registry) -> None:
+    async def scenario(s: aiohttp.ClientSession, url: str, _app) -> None:
+        req = body(np.zeros((1, N_FEATURES)))
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "secret"}):
+            async with s.post(f"{url}/v2/models/tiny/infer", json=req, headers=headers) as r:
+                assert r.status == 401 and r.headers["WWW-Authenticate"] == "Bearer"
+        async with s.get(f"{url}/v2/health/live") as r:
+            assert r.status == 200
+        async with s.post(f"{url}/v2/models/tiny/infer", json=req,
+                          headers={"Authorization": "Bearer secret"}) as r:
+            assert r.status == 200
+
+    run(registry, scenario, token="secret")
+
+
+def test_parse_rejects_non_numbers_and_accepts_nested_rows() -> None:
+    ok = parse_infer_request(json.dumps(body(np.ones((2, 3)), data=[[1, 2, 3], [4, 5, 6.5]])).encode(),
+                             "input", 3, {"label": "INT64"})
+    assert ok.X.dtype == np.float32 and ok.X.tolist() == [[1, 2, 3], [4, 5, 6.5]]
+    with pytest.raises(ValueError, match="only numbers"):
+        parse_infer_request(json.dumps(body(np.ones((1, 3)), data=[1, True, 2])).encode(), "input", 3, {})
+
+
+def test_unknown_model_flag_is_a_user_error(registry: Registry) -> None:
+    with pytest.raises(UserError, match="no model 'nope'"):
+        load_models(registry, ["nope"], BatchConfig())
+    with pytest.raises(UserError, match="no version"):
+        load_models(registry, ["tiny@0000"], BatchConfig())
+
+
+def test_sigterm_drains_in_flight_requests_then_exits(registry: Registry) -> None:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "models.server", "--registry", str(registry.root),
+                             "--port", "0", "--grace", "1.5"], stdout=subprocess.PIPE, text=True,
+                            cwd=ROOT, env=env)
+    try:
+        line = ""
+        while "serving on" not in line:
+            line = proc.stdout.readline()
+            assert line, "server exited before serving"
+        port = int(line.strip().rsplit(":", 1)[1])
+        full = json.dumps(body(np.zeros((1, N_FEATURES)))).encode()
+        head = (f"POST /v2/models/tiny/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(full)}\r\n\r\n").encode()
+        finishing = socket.create_connection(("127.0.0.1", port), timeout=5)
+        stuck = socket.create_connection(("127.0.0.1", port), timeout=5)
+        finishing.sendall(head + full[:10])  # in flight: headers and part of the body
+        stuck.sendall(head + full[:10])  # in flight and never finished: bounded by --grace
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        assert _raw(port, b"GET /v2/health/ready HTTP/1.1\r\nHost: x\r\n\r\n").startswith(b"HTTP/1.1 503")
+        assert _raw(port, head + full).startswith(b"HTTP/1.1 503")
+        finishing.sendall(full[10:])
+        assert finishing.recv(65536).startswith(b"HTTP/1.1 200")
+        assert proc.wait(timeout=10) == 0
+        assert time.monotonic() - t0 < 1.5 + 3
+        assert "grace period exceeded" in proc.stdout.read()
+        finishing.close()
+        stuck.close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
