@@ -119,7 +119,8 @@ def _is_num(v: object) -> bool:
 
 
 def _range_values(source: str, key: str, rng: Any, kind: str) -> tuple:
-    if not isinstance(rng, dict) or set(rng) - {"start", "stop", "step", "num"} or not {"start", "stop"} <= set(rng):
+    keys = set(rng) if isinstance(rng, dict) else set()
+    if not isinstance(rng, dict) or keys - {"start", "stop", "step", "num"} or not {"start", "stop"} <= keys:
         raise _err(source, key, rng, "must be a table {start, stop, step} or {start, stop, num}")
     if ("step" in rng) == ("num" in rng):
         raise _err(source, key, rng, "give exactly one of step or num")
@@ -137,11 +138,11 @@ def _range_values(source: str, key: str, rng: Any, kind: str) -> tuple:
         span = (stop - start) / step if step else -1.0
         if step == 0 or span < -1e-9:
             raise _err(source, key, rng, "is empty: step must be non-zero and lead from start to stop")
-        vals = start + step * np.arange(int(math.floor(span + 1e-9)) + 1)
+        vals = start + step * np.arange(math.floor(span + 1e-9) + 1)
     if kind == "int":
         if not all(float(v).is_integer() for v in vals):
             raise _err(source, key, rng, "gives non-integer values for an integer parameter")
-        return tuple(int(round(v)) for v in vals)
+        return tuple(round(float(v)) for v in vals)
     return tuple(float(round(v, 12)) for v in vals)
 
 
@@ -164,10 +165,12 @@ def _parse_axis(source: str, i: int, raw: Any, base: Scenario, design: str) -> A
     if isinstance(current, tuple | list | dict):
         raise _err(source, f"{key}.param", param, "only scalar parameters can be swept")
     kind = {bool: "bool", int: "int", float: "float", str: "str"}[type(current)]
-    given = [k for k in ("values", "range") if k in raw] + (["low/high"] if {"low", "high"} & set(raw) else [])
+    given = [k for k in ("values", "range") if k in raw]
+    given += ["low/high"] if {"low", "high"} & set(raw) else []
     if design in SAMPLED:
         if given != ["low/high"] or not {"low", "high"} <= set(raw):
-            raise _err(source, key, param, f"design {design!r} samples axes: give low and high (not values/range)")
+            raise _err(source, key, param,
+                       f"design {design!r} samples axes: give low and high, not values/range")
         low, high = raw["low"], raw["high"]
         if kind not in ("int", "float"):
             raise _err(source, f"{key}.param", param, f"is {kind}; only numeric parameters can be sampled")
@@ -187,7 +190,7 @@ def _parse_axis(source: str, i: int, raw: Any, base: Scenario, design: str) -> A
         values = tuple(float(v) if kind == "float" and _is_num(v) and isinstance(v, int) else v for v in vals)
     else:
         if kind not in ("int", "float"):
-            raise _err(source, f"{key}.range", raw["range"], f"{param} is {kind}; ranges need a numeric parameter")
+            raise _err(source, f"{key}.range", raw["range"], f"{param} is {kind}; a range needs a number")
         values = _range_values(source, f"{key}.range", raw["range"], kind)
     if len(set(map(repr, values))) != len(values):
         raise _err(source, f"{key}.values", list(values), "values must be distinct")
@@ -209,7 +212,8 @@ def parse_spec(path: str | Path) -> tuple[SweepSpec, Scenario]:
     except tomllib.TOMLDecodeError as err:
         raise _err(source, "<toml>", str(err), "must be valid TOML") from None
     if unknown := set(raw) - {"sweep", "axis"}:
-        raise _err(source, sorted(unknown)[0], raw[sorted(unknown)[0]], "unknown section; allowed: sweep, axis")
+        first = sorted(unknown)[0]
+        raise _err(source, first, raw[first], "unknown section; allowed: sweep, axis")
     sw = raw.get("sweep")
     if not isinstance(sw, dict):
         raise _err(source, "sweep", sw, "a [sweep] table is required")
@@ -219,8 +223,10 @@ def parse_spec(path: str | Path) -> tuple[SweepSpec, Scenario]:
 
     def get(key: str, kind: type, default: Any, check: Any = None, allowed: str = "") -> Any:
         v = sw.get(key, default)
-        if v is None or not isinstance(v, kind) or isinstance(v, bool) != (kind is bool) or (check and not check(v)):
-            raise _err(source, f"sweep.{key}", "<missing>" if v is None else v, allowed or f"must be a {kind.__name__}")
+        bad_type = v is None or not isinstance(v, kind) or isinstance(v, bool) != (kind is bool)
+        if bad_type or (check and not check(v)):
+            shown = "<missing>" if v is None else v
+            raise _err(source, f"sweep.{key}", shown, allowed or f"must be a {kind.__name__}")
         return v
 
     name = get("name", str, None, lambda s: s and all(c.isalnum() or c in "-_." for c in s),
@@ -231,7 +237,8 @@ def parse_spec(path: str | Path) -> tuple[SweepSpec, Scenario]:
     reps = get("replications", int, 1, lambda n: 1 <= n <= 100_000, "must be an integer in 1..100000")
     samples = get("samples", int, 0, lambda n: n >= 0, "must be an integer >= 1")
     levels = get("levels", int, 4, lambda n: n >= 2 and n % 2 == 0, "must be an even integer >= 2")
-    kpis = get("kpis", list, [], lambda ks: all(isinstance(k, str) for k in ks), "must be a list of KPI names")
+    kpis = get("kpis", list, [], lambda ks: all(isinstance(k, str) for k in ks),
+               "must be a list of KPI names")
     fixed = get("fixed", dict, {}, None, "must be a table of 'section.key' = value")
     description = get("description", str, "")
     if design in SAMPLED and samples < 1:
@@ -248,7 +255,8 @@ def parse_spec(path: str | Path) -> tuple[SweepSpec, Scenario]:
     if len({a.param for a in axes}) != len(axes):
         raise _err(source, "axis", [a.param for a in axes], "each parameter may appear on one axis only")
     if set(fixed) & {a.param for a in axes}:
-        raise _err(source, "sweep.fixed", sorted(set(fixed) & {a.param for a in axes}), "must not repeat an axis")
+        raise _err(source, "sweep.fixed", sorted(set(fixed) & {a.param for a in axes}),
+                   "must not repeat an axis")
     if design == "zip" and len({len(a.values) for a in axes}) > 1:
         raise _err(source, "axis", [len(a.values) for a in axes], "design 'zip' needs axes of equal length")
     for i, a in enumerate(axes):  # every distinct value (or both bounds) must give a valid scenario
@@ -264,7 +272,7 @@ def parse_spec(path: str | Path) -> tuple[SweepSpec, Scenario]:
 
 
 def _cast(axis: Axis, v: float) -> Any:
-    return int(round(v)) if axis.kind == "int" else float(v)
+    return round(v) if axis.kind == "int" else float(v)
 
 
 def n_points(spec: SweepSpec) -> int:
@@ -312,7 +320,8 @@ def build_design(spec: SweepSpec) -> Design:
             mats.append(m)
             blocks.append(f"AB{i}")
         pts = [p for m in mats for p in _scale(axes, m)]
-        return Design(params, pts, [b for b in blocks for _ in range(n)], [r for _ in blocks for r in range(n)])
+        labels = [b for b in blocks for _ in range(n)]
+        return Design(params, pts, labels, [r for _ in blocks for r in range(n)])
     return _morris(spec, gen)
 
 
@@ -331,7 +340,7 @@ def _morris(spec: SweepSpec, gen: np.random.Generator) -> Design:
             x[i] += delta
             traj.append(x)
         u = np.vstack(traj)  # grid levels map onto the bounds exactly: 0 -> low, 1 -> high
-        cols = [[int(round(a.low + v * (a.high - a.low))) if a.kind == "int"
+        cols = [[round(a.low + v * (a.high - a.low)) if a.kind == "int"
                  else float(round(a.low + v * (a.high - a.low), 12)) for v in u[:, j]]
                 for j, a in enumerate(spec.axes)]
         vals = list(zip(*cols, strict=True))

@@ -14,6 +14,7 @@ Outputs (in the sweep's folder):
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -165,7 +166,8 @@ def _sobol(design: Design, y: np.ndarray, gen: np.random.Generator, n_boot: int)
         fab = f[f"AB{i}"][idx]
         s1 = np.mean(fb * (fab - fa), axis=1) / var
         st = 0.5 * np.mean((fa - fab) ** 2, axis=1) / var
-        (s1_lo, st_lo), (s1_hi, st_hi) = _ci(np.c_[s1[1:], st[1:]]) if n > 1 else ((np.nan,) * 2, (np.nan,) * 2)
+        nan2 = (np.nan, np.nan)
+        (s1_lo, st_lo), (s1_hi, st_hi) = _ci(np.c_[s1[1:], st[1:]]) if n > 1 else (nan2, nan2)
         out.append({"param": p, "method": "sobol", "S1": s1[0], "S1_ci_low": s1_lo, "S1_ci_high": s1_hi,
                     "ST": st[0], "ST_ci_low": st_lo, "ST_ci_high": st_hi, "n": n})
     return out
@@ -178,7 +180,7 @@ def _morris(design: Design, y: np.ndarray, levels: int, gen: np.random.Generator
     ee: dict[int, list[float]] = {i: [] for i in range(len(design.params))}
     for t in np.unique(rows):
         pos = np.flatnonzero(rows == t)
-        for a, b in zip(pos[:-1], pos[1:], strict=True):
+        for a, b in itertools.pairwise(pos):
             d = (y[b] - y[a]) / delta
             if np.isfinite(d):
                 ee[int(blocks[b][4:])].append(d)

@@ -32,8 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="worker processes (default: CPU count); with --dask-local the number of Dask workers")
     backend = p.add_mutually_exclusive_group()
     backend.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster, e.g. tcp://10.0.0.5:8786")
-    backend.add_argument("--dask-local", action="store_true", help="start a local Dask cluster (TCP on 127.0.0.1)")
-    p.add_argument("--resume", action="store_true", help="continue a sweep in --out; finished runs are skipped")
+    backend.add_argument("--dask-local", action="store_true",
+                         help="start a local Dask cluster (TCP on 127.0.0.1)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue a sweep in --out; finished runs are skipped")
     p.add_argument("--retry-failed", action="store_true", help="with --resume, run failed runs again")
     p.add_argument("--out", type=Path, default=None, help="output folder (default results/<sweep name>/)")
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
@@ -53,19 +55,24 @@ def main(argv: list[str]) -> int:
     design = build_design(spec)
     out = args.out if args.out is not None else Path("results") / spec.name
     n_runs = len(design.points) * spec.replications
-    backend = f"Dask at {args.scheduler}" if args.scheduler else ("local Dask" if args.dask_local else "process pool")
-    print(f"sweep {spec.name}: {len(design.points)} points x {spec.replications} replications = {n_runs} runs "
+    backend = "local Dask" if args.dask_local else "process pool"
+    backend = f"Dask at {args.scheduler}" if args.scheduler else backend
+    print(f"sweep {spec.name}: {len(design.points)} points x {spec.replications} replications = {n_runs} "
+          f"runs "
           f"({spec.design} design, root seed {spec.root_seed}) on {backend} -> {out}", file=sys.stderr)
     stats = run_sweep(spec, base, design, out, workers=workers, scheduler=args.scheduler,
                       dask_local=args.dask_local, resume=args.resume, retry_failed=args.retry_failed,
                       progress=not args.no_progress)
     counts = assemble(spec, design, out, figures=not args.no_figures)
-    overhead = (stats.wall_seconds * stats.workers / stats.run_seconds - 1) if stats.run_seconds else float("nan")
+    busy = stats.wall_seconds * stats.workers
+    overhead = busy / stats.run_seconds - 1 if stats.run_seconds else float("nan")
     print(f"sweep {spec.name}: ran {stats.ran}, skipped {stats.skipped} finished, failed {stats.failed} "
-          f"(total failed {counts['runs_failed']}); {stats.wall_seconds:.1f} s wall on {stats.workers} worker(s), "
+          f"(total failed {counts['runs_failed']}); {stats.wall_seconds:.1f} s wall on {stats.workers} "
+          f"worker(s), "
           f"runs' own time {stats.run_seconds:.1f} s (wall x workers / own time - 1 = {overhead:+.1%})",
           file=sys.stderr)
-    print(f"outputs in {out}: {', '.join(counts['outputs'][:5])}{' ...' if len(counts['outputs']) > 5 else ''}",
+    more = " ..." if len(counts["outputs"]) > 5 else ""
+    print(f"outputs in {out}: {', '.join(counts['outputs'][:5])}{more}",
           file=sys.stderr)
     return 1 if counts["runs_failed"] else 0
 

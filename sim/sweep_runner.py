@@ -105,7 +105,8 @@ def execute(job: Job, task: Task) -> Outcome:
         if job.kpis:
             missing = [k for k in job.kpis if k not in headline]
             if missing:
-                raise KeyError(f"KPI {missing[0]!r} is not a headline KPI; available: {', '.join(sorted(headline))}")
+                raise KeyError(f"KPI {missing[0]!r} is not a headline KPI; "
+                               f"available: {', '.join(sorted(headline))}")
             headline = {k: headline[k] for k in job.kpis}
         kpis = {str(k): float(v) for k, v in headline.items()}
         return Outcome(task, "ok", "", kpis, time.perf_counter() - t0)
@@ -214,7 +215,7 @@ def pool_outcomes(job: Job, tasks: Iterable[Task], workers: int) -> Iterator[Out
                 for task in retry:
                     crashes[task.run_id] = crashes.get(task.run_id, 0) + 1
                     if crashes[task.run_id] >= MAX_CRASHES:
-                        yield Outcome(task, "error", f"worker process died {MAX_CRASHES} times running this run")
+                        yield Outcome(task, "error", f"worker process died {MAX_CRASHES} times in this run")
                     else:
                         again.append(task)
                 retry = again
@@ -268,7 +269,8 @@ class DaskBackend:
                                             host="127.0.0.1", protocol="tcp", dashboard_address=None)
                 self.client = Client(self.cluster)
         except OSError as err:
-            raise UserError(f"--scheduler {self.scheduler}: cannot connect to a Dask scheduler ({err})") from None
+            raise UserError(f"--scheduler {self.scheduler}: cannot connect to a Dask scheduler ({err})"
+                            ) from None
         return self.client
 
     def __exit__(self, *exc: object) -> None:
@@ -297,7 +299,8 @@ def _write_json(path: Path, obj: dict) -> None:
 
 
 def _plan(spec: SweepSpec, base: Scenario, design: Design) -> dict:
-    return {"schema_version": 1, "sweep": spec.name, "description": spec.description, "spec_source": spec.source,
+    return {"schema_version": 1, "sweep": spec.name, "description": spec.description,
+            "spec_source": spec.source,
             "spec_hash": spec.hash, "spec": spec.raw, "base_scenario": str(spec.base_path),
             "base_scenario_hash": base.hash, "package_version": package_version(), "git_commit": git_commit(),
             "root_seed": spec.root_seed, "replications": spec.replications, "seeds": spec.seeds,
@@ -321,11 +324,12 @@ def prepare_out(spec: SweepSpec, base: Scenario, design: Design, out: Path, resu
     if manifest_path.exists():
         old = json.loads(manifest_path.read_text())
         if not resume:
-            raise UserError(f"--out {out}: holds a sweep already ({old.get('sweep')!r}); pass --resume to continue "
-                            "it or choose another --out")
+            raise UserError(f"--out {out}: holds a sweep already ({old.get('sweep')!r}); pass --resume to "
+                            "continue it or choose another --out")
         if old.get("spec_hash") != plan["spec_hash"]:
             raise UserError(f"--resume {out}: the spec changed since this sweep started (spec hash "
-                            f"{old.get('spec_hash', '?')[:12]} != {plan['spec_hash'][:12]}); use another --out")
+                            f"{old.get('spec_hash', '?')[:12]} != {plan['spec_hash'][:12]}); "
+                            "use another --out")
         plan["sessions"] = old.get("sessions", [])
     elif resume and (out / "parts").exists():
         raise UserError(f"--resume {out}: parts without a manifest.json; not a sweep folder")
@@ -338,7 +342,8 @@ def prepare_out(spec: SweepSpec, base: Scenario, design: Design, out: Path, resu
     return plan
 
 
-def run_sweep(spec: SweepSpec, base: Scenario, design: Design, out: Path, *, workers: int = 1, scheduler: str | None = None,
+def run_sweep(spec: SweepSpec, base: Scenario, design: Design, out: Path, *, workers: int = 1,
+              scheduler: str | None = None,
               dask_local: bool = False, resume: bool = False, retry_failed: bool = False,
               progress: bool = True, target: str = DEFAULT_TARGET) -> SweepStats:
     """Run every unfinished run of the sweep, writing a part as each finishes (assemble the outputs after).

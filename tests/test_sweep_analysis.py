@@ -19,7 +19,7 @@ BOUNDS = {"model.threshold": (0.1, 0.5), "adoption.act_logit_base": (-1.0, 3.0),
           "treatment.mortality_odds_per_hour": (1.0, 1.5)}
 
 
-def sampled_spec(tmp_path: Path, design: str, samples: int, reps: int = 1):  # noqa: ANN201
+def sampled_spec(tmp_path: Path, design: str, samples: int, reps: int = 1):
     axes = "".join(f'[[axis]]\nparam = "{p}"\nlow = {lo}\nhigh = {hi}\n' for p, (lo, hi) in BOUNDS.items())
     path = tmp_path / "s.toml"
     path.write_text(f'[sweep]\nname = "s"\nbase = "{BASE}"\nroot_seed = 3\nreplications = {reps}\n'
@@ -28,7 +28,7 @@ def sampled_spec(tmp_path: Path, design: str, samples: int, reps: int = 1):  # n
     return spec, build_design(spec)
 
 
-def synthetic_runs(design, f, reps: int = 1, noise: float = 0.0) -> pd.DataFrame:  # noqa: ANN001
+def synthetic_runs(design, f, reps: int = 1, noise: float = 0.0) -> pd.DataFrame:
     """Runs frame of KPI 'y' = f(u) with u the unit-scaled parameters (+ optional noise per replication)."""
     lows = np.array([b[0] for b in BOUNDS.values()])
     spans = np.array([b[1] - b[0] for b in BOUNDS.values()])
@@ -68,7 +68,7 @@ def test_morris_mu_star_is_the_slope_of_a_linear_model(tmp_path: Path) -> None:
 def test_summary_ci_is_the_student_t_interval(tmp_path: Path) -> None:
     _, design = sampled_spec(tmp_path, "lhs", 3)
     runs = synthetic_runs(design, lambda u: u[:, 0], reps=5, noise=1.0)
-    for p, (lo, hi) in BOUNDS.items():
+    for p in BOUNDS:
         runs[p] = runs["point"].map({i: pt[list(BOUNDS).index(p)] for i, pt in enumerate(design.points)})
     summary = summarise(runs, list(BOUNDS))
     v = runs[runs["point"] == 1]["value"].to_numpy()

@@ -1,4 +1,4 @@
-"""Real sweeps of the real engine (tiny sepsis system): process pool vs Dask over TCP, kill + resume, failures.
+"""Real sweeps of the real engine on a tiny sepsis system: pool vs Dask over TCP, kill + resume, failures.
 
 Every sweep here runs ``scenarios/sweeps/tiny.toml`` (4 points x 2 replications of a 2-hospital, 21-day
 SPOT system); the uninterrupted 2-worker process-pool sweep is the reference frame.
@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from distributed import LocalCluster
 
 from sim import cli
 from sim.sweep import build_design, parse_spec
@@ -28,7 +29,7 @@ QUIET = ["--no-progress", "--no-figures"]
 
 
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+def registry(tmp_path_factory: pytest.TempPathFactory):
     """A fresh model registry for the workers of this module (they inherit the environment)."""
     old = os.environ.get("PURGATORY_REGISTRY")
     os.environ["PURGATORY_REGISTRY"] = str(tmp_path_factory.mktemp("registry"))
@@ -61,16 +62,16 @@ def test_pool_sweep_writes_tidy_runs_summary_and_figures(reference: Path) -> Non
     assert len(summary) == 4 * 3 and (summary["n"] == 2).all()
     assert (summary["ci_low"] <= summary["mean"]).all() and (summary["mean"] <= summary["ci_high"]).all()
     # lowering the alert threshold raises alerts and lowers their precision, at every adoption level
-    ppv = summary[summary["kpi"] == "alert_ppv"].set_index(["model.threshold", "adoption.act_logit_base"])["mean"]
+    ppv = summary[summary["kpi"] == "alert_ppv"].set_index(["model.threshold", "adoption.act_logit_base"])
+    ppv = ppv["mean"]
     assert all(ppv[(0.2, a)] < ppv[(0.4, a)] for a in (0.0, 2.0))
     assert sorted(p.name for p in (reference / "figures").iterdir()) == [
         "act_rate.png", "alert_ppv.png", "lives_saved_per_year.png"]
-    assert (reference / "sensitivity.parquet").exists() and "Spearman" in (reference / "sensitivity.md").read_text()
+    assert (reference / "sensitivity.parquet").exists()
+    assert "Spearman" in (reference / "sensitivity.md").read_text()
 
 
 def test_dask_local_cluster_over_tcp_gives_the_same_frame(reference: Path, tmp_path: Path) -> None:
-    from distributed import LocalCluster
-
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", protocol="tcp",
                       dashboard_address=None) as cluster:
         address = cluster.scheduler_address
