@@ -255,8 +255,20 @@ def kpi_curve(runs: pd.DataFrame, param: str, bins: int = 10) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _levels_of_other(runs: pd.DataFrame, params: list[str], param: str, most: int = 5) -> str | None:
+    """With two parameters on a grid, the other one (drawn as one line per level) if it has few levels."""
+    others = [p for p in params if p != param]
+    if len(others) != 1 or runs[param].nunique() > MAX_LEVELS or runs[others[0]].nunique() > most:
+        return None
+    return others[0]
+
+
 def plot_all(runs: pd.DataFrame, params: list[str], fig_dir: Path, title: str) -> list[Path]:
-    """One PNG per KPI: a panel per parameter with the mean and its 95% CI band."""
+    """One PNG per KPI: a panel per parameter with the mean and its 95% CI band.
+
+    With two parameters on a grid, each panel has one line per level of the other parameter (so an
+    interaction shows as lines that are not parallel); otherwise a panel averages over the other parameters.
+    """
     import matplotlib  # noqa: PLC0415 - only when figures are drawn
 
     matplotlib.use("Agg")
@@ -265,22 +277,28 @@ def plot_all(runs: pd.DataFrame, params: list[str], fig_dir: Path, title: str) -
     fig_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for kpi, g in runs.groupby("kpi", sort=True):
-        fig, axes = plt.subplots(1, len(params), figsize=(3.6 * len(params) + 0.6, 3.3), squeeze=False,
+        fig, axes = plt.subplots(1, len(params), figsize=(3.8 * len(params) + 0.6, 3.4), squeeze=False,
                                  sharey=True)
         for ax, param in zip(axes[0], params, strict=True):
-            c = kpi_curve(g, param)
             numeric = pd.api.types.is_numeric_dtype(g[param]) and not pd.api.types.is_bool_dtype(g[param])
-            xs = c["x"].astype(float) if numeric else np.arange(len(c))
-            ax.plot(xs, c["mean"], marker="o", ms=3, color="C0", label="mean")
-            ax.fill_between(xs, c["ci_low"], c["ci_high"], color="C0", alpha=0.25, lw=0, label="95% CI")
+            order = {v: i for i, v in enumerate(sorted(g[param].unique(), key=str))}
+            other = _levels_of_other(g, params, param)
+            groups = [(None, g)] if other is None else list(g.groupby(other, sort=True))
+            for i, (level, sub) in enumerate(groups):
+                c = kpi_curve(sub, param)
+                xs = c["x"].astype(float) if numeric else c["x"].map(order).astype(float)
+                label = "mean" if other is None else f"{other.split('.')[-1]} = {level}"
+                ax.plot(xs, c["mean"], marker="o", ms=3, color=f"C{i}", label=label)
+                ax.fill_between(xs, c["ci_low"], c["ci_high"], color=f"C{i}", alpha=0.2, lw=0)
             if not numeric:
-                ax.set_xticks(xs, [str(v) for v in c["x"]])
+                ax.set_xticks(list(order.values()), [str(v) for v in order])
             ax.set_xlabel(param)
             ax.grid(alpha=0.3)
+            ax.legend(fontsize=7, loc="best", title="bands: 95% CI", title_fontsize=7)
         axes[0][0].set_ylabel(str(kpi))
-        axes[0][0].legend(fontsize=7, loc="best")
         n = int(g.groupby(["point", "rep"]).ngroups)
-        fig.suptitle(f"{title}: {kpi} (mean over other parameters, {n} runs)", fontsize=9)
+        fig.suptitle(f"{title}: {kpi} ({n} runs; lines: mean over replications and unshown parameters)",
+                     fontsize=9)
         fig.tight_layout()
         path = fig_dir / f"{kpi}.png"
         write_atomic(path, lambda p, f=fig: f.savefig(p, dpi=110, format="png"))
