@@ -68,6 +68,11 @@ def _ratio(a: float, b: float) -> float:
     return a / b if b > 0 else float("nan")
 
 
+def _wave_mask(ctx, wave: int) -> np.ndarray:
+    """site x day mask of the sites in ``wave``."""
+    return np.repeat((ctx.wave == wave)[:, None], ctx.horizon_days, axis=1)
+
+
 def headline(ctx) -> dict[str, float]:
     k = ctx.kpi
     care: SepsisCare = ctx.extra["care"]
@@ -91,6 +96,11 @@ def headline(ctx) -> dict[str, float]:
         "caught_early_share": _ratio(k.total("caught_early"), k.total("live_septic_cases")),
         "lead_time_hours_median": float(np.median(leads)) if len(leads) else float("nan"),
         "lead_time_hours_mean": float(np.mean(leads)) if len(leads) else float("nan"),
+        **{f"sepsis_mortality_relative_reduction_wave_{w}": 1 - _ratio(
+            k.total("live_deaths_expected", _wave_mask(ctx, w)), k.total("live_deaths_expected_cf", _wave_mask(ctx, w)))
+           for w in range(len(ctx.scenario.get("rollout.waves")))},
+        **{f"act_rate_wave_{w}": _ratio(k.total("alerts_acted", _wave_mask(ctx, w)), k.total("alerts", _wave_mask(ctx, w)))
+           for w in range(len(ctx.scenario.get("rollout.waves")))},
         "model_auroc": float(card.get("auroc", float("nan"))),
         "model_auprc": float(card.get("auprc", float("nan"))),
     }

@@ -28,7 +28,9 @@ def figures(kpis: pd.DataFrame, events: pd.DataFrame, summary: dict, out_dir: Pa
     # 1. mortality at hospitals with SPOT live vs the same patients without it, and the rollout
     per = _weekly(kpis, ["live_deaths_expected", "live_deaths_expected_cf", "live_septic_cases", "live_days"],
                   ["period"])
-    sites_live = per["live_days"] / (period_days * n_seeds)
+    horizon = summary["meta"]["horizon_days"]
+    days_in_period = np.minimum(period_days, horizon - per.index.to_numpy() * period_days)
+    sites_live = per["live_days"] / (days_in_period * n_seeds)
     with np.errstate(invalid="ignore", divide="ignore"):
         m_live = 100 * per["live_deaths_expected"] / per["live_septic_cases"]
         m_cf = 100 * per["live_deaths_expected_cf"] / per["live_septic_cases"]

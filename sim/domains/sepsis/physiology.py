@@ -3,7 +3,7 @@
 Every patient has a baseline (vitals drawn around adult ward norms, shifted by acuity), AR(1) measurement
 and physiological noise, and labs (WBC, lactate) measured every ``lab_interval_hours`` and carried forward.
 A septic patient deteriorates before onset: severity ``s`` rises from 0 at ``onset - preonset_hours`` to
-``preonset_signal`` at onset (as ``ramp**1.5``) and keeps rising after onset, ``1 + (t - onset) / post_ramp``.
+``preonset_signal`` at onset (as ``ramp**2.5``) and keeps rising after onset, ``1 + (t - onset) / post_ramp``.
 A non-septic patient may have a "mimic" episode (post-operative inflammation, dehydration ...): a transient
 bump in heart rate, respiration, temperature and WBC that looks like early sepsis but spares lactate,
 blood pressure and mentation. Vitals = baseline + drift offsets + effect x s + mimic effect x m + noise.
@@ -25,7 +25,7 @@ NOISE_SD = np.array([6.0, 1.8, 0.25, 9.0, 1.0])
 NOISE_PHI = 0.7
 # per unit of severity (septic) and of mimic intensity
 SEPSIS_EFFECT = np.array([22.0, 6.0, 1.3, -18.0, -2.5])
-MIMIC_EFFECT = np.array([20.0, 5.0, 1.2, -6.0, -0.8])
+MIMIC_EFFECT = np.array([20.0, 5.0, 1.2, -10.0, -1.2])
 
 _FIELDS = {
     "site": np.int32, "weight": np.float32, "septic": bool, "acuity": np.float32, "admit": np.float64,
@@ -132,7 +132,7 @@ class Cohort:
         onset, pre_h = a["onset"][:n], a["pre_h"][:n]
         ramp = np.clip((t - (onset - pre_h)) / pre_h, 0.0, 1.0)
         after = 1.0 + (t - onset) / a["post_ramp"][:n]
-        sev = np.where(t < onset, preonset_signal * ramp ** 1.5, after)
+        sev = np.where(t < onset, preonset_signal * ramp ** 2.5, after)
         sev = np.where(a["septic"][:n], np.minimum(sev, 3.0), 0.0)
         mim = a["mimic_peak"][:n] * np.exp(-0.5 * ((t - a["mimic_t"][:n]) / a["mimic_w"][:n]) ** 2)
         return sev, np.nan_to_num(mim)
@@ -157,7 +157,7 @@ class Cohort:
         measured = due & (rng.random(n) >= missing_lab)
         wbc_true = a["wbc0"][:n] * np.where(a["leukopenic"][:n], 1 - 0.35 * np.minimum(sev, 1.5),
                                             1 + 0.7 * sev + 0.6 * mim)
-        lac_true = a["lac0"][:n] + 1.4 * sev + 0.25 * mim
+        lac_true = a["lac0"][:n] + 1.4 * sev + 0.5 * mim
         a["wbc"][:n] = np.where(measured, wbc_true * rng.lognormal(0, 0.08, n), a["wbc"][:n])
         a["lac"][:n] = np.where(measured, lac_true * rng.lognormal(0, 0.08, n), a["lac"][:n])
         a["next_lab"][:n] = np.where(due, t + lab_interval, a["next_lab"][:n])
