@@ -290,6 +290,7 @@ class SweepStats:
     failed: int = 0
     wall_seconds: float = 0.0
     run_seconds: float = 0.0  # sum of the runs' own time inside the workers
+    startup_seconds: float = 0.0  # wall time to the first result minus its own time (process start, imports)
     backend: str = "pool"
     workers: int = 1
 
@@ -389,7 +390,10 @@ def run_sweep(spec: SweepSpec, base: Scenario, design: Design, out: Path, *, wor
 
 
 def _consume(outcomes: Iterator[Outcome], parts: Path, stats: SweepStats, bar: Any) -> None:
+    t0 = time.perf_counter()
     for out in outcomes:
+        if stats.ran == 0:
+            stats.startup_seconds = max(0.0, time.perf_counter() - t0 - out.seconds)
         write_part(parts, out)
         stats.ran += 1
         stats.run_seconds += out.seconds

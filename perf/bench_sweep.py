@@ -1,0 +1,149 @@
+"""Benchmark: a local sweep of >= 200 short runs of the real engine on 1 and on 2 worker processes.
+
+Both sweeps run the same spec (a small sepsis system: alert threshold x adoption grid x replications) in
+the same process, one after the other, with the model trained and registered before any timing. Reports
+
+- speedup = wall time on 1 worker / wall time on 2 workers;
+- runner overhead = (wall x workers - sum of the runs' own time) / sum of the runs' own time, i.e. every
+  worker-second not spent inside ``engine.run``: process start and imports, pickling, IPC, waiting, writing
+  parts; plus the parent's CPU time per run;
+- worker start-up (time to the first result minus that run's own time: process start, imports, model
+  load) and the overhead without it, since it is paid once per worker whatever the sweep's size;
+- worker-hours per 10,000 runs of this size;
+- that both sweeps gave identical frames (row for row).
+
+Writes ``results/bench-sweep/bench.json``. Not part of the default test run.
+
+    python -m perf.bench_sweep [--runs 200] [--horizon-days 28] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import resource
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from sim.domains.sepsis.model import get_model
+from sim.engine import git_commit
+from sim.sweep import build_design, parse_spec
+from sim.sweep_analysis import assemble
+from sim.sweep_runner import run_sweep
+
+ROOT = Path(__file__).resolve().parent.parent
+BASE = ROOT / "scenarios" / "sepsis_spot.toml"
+THRESHOLDS = [0.1, 0.2, 0.3, 0.45, 0.6]
+ADOPTION = [-1.0, 0.0, 1.0, 2.0, 3.0]
+
+
+def spec_text(runs: int, horizon_days: int) -> str:
+    reps = math.ceil(runs / (len(THRESHOLDS) * len(ADOPTION)))
+    return f"""[sweep]
+name = "bench_sweep"
+base = "{BASE.as_posix()}"
+root_seed = 1
+replications = {reps}
+design = "grid"
+kpis = ["lives_saved_per_year", "alert_ppv", "act_rate"]
+[sweep.fixed]
+"scenario.horizon_days" = {horizon_days}
+"hospitals.count" = 2
+"hospitals.beds_median" = 60.0
+"hospitals.beds_min" = 20.0
+"hospitals.beds_max" = 80.0
+"rollout.waves" = [1, 1]
+"rollout.min_dwell_days" = 14
+"rollout.gate_window_days" = 14
+"model.train_septic_patients" = 300
+"model.train_nonseptic_patients" = 600
+"model.train_max_hours" = 96
+"model.n_trees" = 20
+[[axis]]
+param = "model.threshold"
+values = {THRESHOLDS}
+[[axis]]
+param = "adoption.act_logit_base"
+values = {ADOPTION}
+"""
+
+
+def parent_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def one(spec, base, design, out: Path, workers: int) -> dict:
+    cpu0 = parent_cpu()
+    stats = run_sweep(spec, base, design, out, workers=workers, progress=False)
+    cpu = parent_cpu() - cpu0
+    t0 = time.perf_counter()
+    assemble(spec, design, out, figures=False)
+    assemble_s = time.perf_counter() - t0
+    n = stats.ran
+    wall_after = stats.wall_seconds - stats.startup_seconds
+    return {"workers": workers, "runs": n, "failed": stats.failed, "wall_s": stats.wall_seconds,
+            "own_s": stats.run_seconds, "own_per_run_s": stats.run_seconds / n,
+            "overhead": (stats.wall_seconds * workers - stats.run_seconds) / stats.run_seconds,
+            "startup_s": stats.startup_seconds,
+            "overhead_after_startup": (wall_after * workers - stats.run_seconds) / stats.run_seconds,
+            "parent_cpu_ms_per_run": 1000 * cpu / n, "assemble_s": assemble_s,
+            "loadavg_after": os.getloadavg()[0]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m perf.bench_sweep", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=200, help="at least this many runs (default 200)")
+    ap.add_argument("--horizon-days", type=int, default=28, help="simulated days per run (default 28)")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--out", type=Path, default=ROOT / "results" / "bench-sweep")
+    args = ap.parse_args(argv)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-sweep-"))
+    try:
+        spec_path = tmp / "bench_sweep.toml"
+        spec_path.write_text(spec_text(args.runs, args.horizon_days))
+        spec, base = parse_spec(spec_path)
+        design = build_design(spec)
+        get_model(base.to_dict())  # train + register outside the timed sweeps (workers load it)
+        load0 = os.getloadavg()[0]
+        res1 = one(spec, base, design, tmp / "w1", 1)
+        resn = one(spec, base, design, tmp / f"w{args.workers}", args.workers)
+        same = pd.read_parquet(tmp / "w1" / "runs.parquet").equals(
+            pd.read_parquet(tmp / f"w{args.workers}" / "runs.parquet"))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    speedup = res1["wall_s"] / resn["wall_s"]
+    per_run = (res1["own_s"] + resn["own_s"]) / (res1["runs"] + resn["runs"])
+    result = {
+        "benchmark": "sweep", "schema_version": 1, "git_commit": git_commit(),
+        "python": platform.python_version(),
+        "platform": platform.platform(), "cpus": os.cpu_count(), "loadavg_before": load0,
+        "horizon_days": args.horizon_days, "results": [res1, resn], "speedup": speedup,
+        "identical_frames": bool(same), "worker_hours_per_10k_runs": 10_000 * per_run / 3600,
+        "worker_hours_per_10k_runs_incl_overhead": 10_000 * per_run * (1 + resn["overhead"]) / 3600,
+    }
+    print(f"{'workers':>7} {'runs':>5} {'wall s':>8} {'own s':>8} {'own/run s':>9} {'overhead':>9} "
+          f"{'startup s':>9} {'after su':>9} {'parent ms/run':>13}")
+    for r in (res1, resn):
+        print(f"{r['workers']:>7} {r['runs']:>5} {r['wall_s']:>8.1f} {r['own_s']:>8.1f} "
+              f"{r['own_per_run_s']:>9.3f} {r['overhead']:>8.1%} {r['startup_s']:>9.1f} "
+              f"{r['overhead_after_startup']:>8.1%} {r['parent_cpu_ms_per_run']:>13.2f}")
+    print(f"speedup {args.workers} vs 1 worker: {speedup:.2f}x (target >= 1.7x); runner overhead "
+          f"{res1['overhead']:.1%} (1 worker), {resn['overhead']:.1%} ({args.workers} workers) "
+          "(target <= 5%); "
+          f"frames identical: {same}; 10,000 runs of this size: {result['worker_hours_per_10k_runs']:.2f} "
+          f"worker-hours; load average before {load0:.2f} on {os.cpu_count()} CPUs")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
