@@ -101,9 +101,14 @@ class Tl2cgenScorer:
                 raise CompiledBackendError(f"tl2cgen could not build {lib}: {err}") from err
             tmp.replace(lib)
         self._tl2cgen = tl2cgen
-        self.predictor = tl2cgen.Predictor(str(lib), nthread=int(threads))
+        self.threads, self.note = int(threads), None
+        try:
+            self.predictor = tl2cgen.Predictor(str(lib), nthread=self.threads)
+        except tl2cgen.TL2cgenError as err:  # its OpenMP cap can be below the core count on a loaded host
+            self.predictor = tl2cgen.Predictor(str(lib))
+            self.threads = -1
+            self.note = f"tl2cgen refused nthread={threads}; ran at its OpenMP default ({err})"
         self.n_features = int(self.predictor.num_feature)
-        self.threads = int(threads)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """float32 [N] probabilities for float32 [N, n_features] rows."""

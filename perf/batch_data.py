@@ -217,3 +217,36 @@ def stream_score(src: Path, dst: Path, predict: Callable[[np.ndarray], np.ndarra
         tmp.unlink(missing_ok=True)
     return {"rows": rows, "nan_rows": n_nan, "read_s": read_s, "score_s": score_s, "write_s": write_s,
             "wall_s": time.perf_counter() - t_start}
+
+
+def compare_scores(a: Path, b: Path) -> float:
+    """Largest |a - b| between two score outputs (a file, or a folder of ``part-*.parquet`` in order).
+
+    Nulls must sit at the same rows (else inf). Streams both, so memory stays bounded at any size.
+    """
+    def batches(p: Path) -> Iterator[np.ndarray]:
+        files = sorted(p.glob("part-*.parquet")) if p.is_dir() else [p]
+        for f in files:
+            for rb in pq.ParquetFile(f, pre_buffer=False).iter_batches(batch_size=1 << 20, columns=["score"]):
+                yield rb.column(0).to_numpy(zero_copy_only=False)
+
+    worst, left = 0.0, np.empty(0, dtype=np.float32)
+    it_b = batches(b)
+    for xa in batches(a):
+        got = [left]
+        have = len(left)
+        while have < len(xa):
+            nxt = next(it_b, None)
+            if nxt is None:
+                return float("inf")
+            got.append(nxt)
+            have += len(nxt)
+        xb = np.concatenate(got)
+        xb, left = xb[: len(xa)], xb[len(xa):]
+        if not np.array_equal(np.isnan(xa), np.isnan(xb)):
+            return float("inf")
+        if len(xa):
+            worst = max(worst, float(np.nanmax(np.abs(xa.astype(np.float64) - xb), initial=0.0)))
+    if len(left) or next(it_b, None) is not None:
+        return float("inf")
+    return worst

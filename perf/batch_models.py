@@ -23,9 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.pipeline import build_model
 from models.registry import Registry, RegistryEntry
-from models.train import TrainConfig
 from sim.errors import UserError
 
 #: generate(rng, n) -> float32 [n, F] feature rows
@@ -113,16 +111,20 @@ def synthetic_labels(rng: np.random.Generator, X: np.ndarray) -> np.ndarray:
     return (rng.random(len(X)) < 1.0 / (1.0 + np.exp(-z))).astype(np.int8)
 
 
-SYNTHETIC_CONFIG = TrainConfig(n_trees=200, num_leaves=31, learning_rate=0.05, min_data_in_leaf=20)
+SYNTHETIC_TRAIN = {"n_trees": 200, "num_leaves": 31, "learning_rate": 0.05, "min_data_in_leaf": 20}
 SYNTHETIC_TRAIN_ROWS = 40_000
 
 
 def synthetic_200(registry: Registry | None = None, seed: int = 20_240_601) -> BenchModel:
     """The 200-tree LightGBM reference model (31 leaves per tree), trained on 40k synthetic rows."""
+    from models.pipeline import build_model  # noqa: PLC0415  (training stack only when building)
+    from models.train import TrainConfig  # noqa: PLC0415
+
     rng = np.random.default_rng(seed)
     X = synthetic_features(rng, SYNTHETIC_TRAIN_ROWS)
     y = synthetic_labels(rng, X)
-    entry = build_model("synthetic-200", X, y, SYNTHETIC_FEATURES, SYNTHETIC_CONFIG, seed, registry=registry,
+    entry = build_model("synthetic-200", X, y, SYNTHETIC_FEATURES, TrainConfig(**SYNTHETIC_TRAIN), seed,
+                        registry=registry,
                         cache_config={"generator": "synthetic_features/v1", "rows": SYNTHETIC_TRAIN_ROWS})
     return BenchModel("synthetic-200", entry, synthetic_features)
 

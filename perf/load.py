@@ -242,8 +242,10 @@ async def run_open(target: Target, rate: float, duration: float, seed: int = 0, 
 
 
 async def run_closed(target: Target, concurrency: int, duration: float, drain_s: float = 5.0,
-                     slo_ms: float = 100.0) -> dict:
-    """Closed loop: ``concurrency`` connections, each sending its next request on the last one's answer."""
+                     slo_ms: float = 100.0, raw: bool = False) -> dict:
+    """Closed loop: ``concurrency`` connections, each sending its next request on the last one's answer.
+
+    ``raw`` adds the answered requests' latencies (seconds, numpy) under ``raw_latency_ok_s``."""
     cap = MAX_REQUESTS
     cpu0, gc_was = psutil.Process().cpu_times(), gc.isenabled()
     gc.collect()
@@ -263,12 +265,13 @@ async def run_closed(target: Target, concurrency: int, duration: float, drain_s:
         client.close()
     cpu = psutil.Process().cpu_times()
     stats = summarize(client, client.next_closed, duration,
-                      (cpu.user + cpu.system - cpu0.user - cpu0.system) / duration, slo_ms)
+                      (cpu.user + cpu.system - cpu0.user - cpu0.system) / duration, slo_ms, raw)
     stats.update(mode="closed", concurrency=concurrency, connect_errors=client.connect_errors)
     return stats
 
 
-def summarize(client: _Client, n: int, duration: float, client_cpu: float, slo_ms: float = 100.0) -> dict:
+def summarize(client: _Client, n: int, duration: float, client_cpu: float, slo_ms: float = 100.0,
+              raw: bool = False) -> dict:
     """Counts by status, achieved rate, goodput (200 within ``slo_ms``), exact latency percentiles in ms
     (failures count as infinite, reported as null)."""
     status = client.status[:n]
@@ -290,7 +293,7 @@ def summarize(client: _Client, n: int, duration: float, client_cpu: float, slo_m
                           "mean": float(lat[ok].mean() * 1e3) if ok.any() else None},
         "goodput": float((ok & (lat * 1e3 <= slo_ms)).sum()) / duration, "slo_ms": slo_ms,
         "client_cpu_cores": client_cpu,
-    }
+    } | ({"raw_latency_ok_s": lat[ok]} if raw else {})
 
 
 
