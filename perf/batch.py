@@ -1,0 +1,433 @@
+"""``purgatory bench batch``: batch scoring from 1k to 100M records, onnxruntime beside the alternatives.
+
+For every size the feature data is generated once to Parquet (reused while valid), then every runtime runs
+in a fresh subprocess, so each peak RSS is that case's own (the kernel's high-water mark, ``ru_maxrss``,
+cross-checked by sampling with psutil). ``stream`` cases read, score and write chunk by chunk; ``memory``
+cases (sizes up to ``--memory-max``) score a matrix already in memory, the pure scoring baseline. Writes
+``batch.json`` and ``batch.png`` to ``--out`` (see docs/batch-bench.md for how to read them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+from perf import batch_data as data
+from perf import batch_models as catalogue
+from sim.errors import UserError
+
+DEFAULT_RECORDS = "1k,10k,100k,1M"
+DEFAULT_RUNTIMES = ",".join(catalogue.RUNTIMES)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="purgatory bench batch", description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", default="synthetic-200", help=f"one of: {', '.join(catalogue.names())}")
+    p.add_argument("--records", default=DEFAULT_RECORDS, help="comma list of sizes, e.g. 1k,10k,1M,100M")
+    p.add_argument("--runtimes", default=DEFAULT_RUNTIMES, help="comma list from: " + DEFAULT_RUNTIMES)
+    p.add_argument("--out", type=Path, default=Path("results/bench"), help="where batch.json/.png go")
+    p.add_argument("--data-dir", type=Path, default=None, help="generated Parquet (default OUT/data)")
+    p.add_argument("--input", type=Path, default=None, help="score this Parquet, not generated data")
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads per runtime (all)")
+    p.add_argument("--chunk-rows", type=int, default=262_144, help="rows per read/score/write chunk")
+    p.add_argument("--memory-max", default="1M", help="largest size also scored in memory (baseline)")
+    p.add_argument("--alt-max", default=None,
+                   help="largest size for runtimes other than ort (and Dask); default: every size")
+    p.add_argument("--nan-policy", choices=data.NAN_POLICIES, default="error",
+                   help="rows with NaN/null features: error (default) or null score")
+    p.add_argument("--dask-local", action="store_true", help="also score on a 2-worker LocalCluster")
+    p.add_argument("--scheduler", default=None, help="also score on the Dask scheduler at ADDRESS")
+    p.add_argument("--dask-workers", type=int, default=2, help="workers of --dask-local")
+    p.add_argument("--seed", type=int, default=7, help="seed of the generated feature data")
+    p.add_argument("--registry", type=Path, default=None, help="model registry root")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    args = p.parse_args(argv)
+    if args.threads < 1 or args.chunk_rows < 1:
+        raise UserError(f"--threads (={args.threads}) and --chunk-rows (={args.chunk_rows}) must be >= 1")
+    args.sizes = sorted({data.parse_count(s) for s in args.records.split(",") if s.strip()})
+    args.memory_max_n = data.parse_count(args.memory_max)
+    args.alt_max_n = data.parse_count(args.alt_max) if args.alt_max else None
+    args.runtime_list = [r.strip() for r in args.runtimes.split(",") if r.strip()]
+    bad = [r for r in args.runtime_list if r not in catalogue.RUNTIMES]
+    if bad or not args.runtime_list:
+        raise UserError(f"--runtimes = {args.runtimes!r}: allowed: {DEFAULT_RUNTIMES}")
+    if args.input is not None and not args.input.exists():
+        raise UserError(f"--input = {str(args.input)!r}: no such file")
+    return args
+
+
+# --------------------------------------------------------------------------------------------- child side
+
+def _rss_mb() -> float:
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def peak_rss_mb() -> float:
+    """Peak RSS of this process (MB) since it was exec'd: Linux ``VmHWM``, else ``ru_maxrss``.
+
+    ``ru_maxrss`` is not used on Linux because a forked-and-exec'd child inherits the parent's high-water
+    mark there (it would report the benchmark driver's memory, not the case's).
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return maxrss / 2**20 if sys.platform == "darwin" else maxrss / 1024  # macOS: bytes, others: KiB
+
+
+def _child_case(spec: dict) -> dict:
+    t0 = time.perf_counter()
+    predict = catalogue.make_predictor(spec["runtime"], spec["onnx"], spec["booster"], spec["threads"],
+                                       cache_dir=spec["cache_dir"], tuned=spec.get("tuned"))
+    import numpy as np  # noqa: PLC0415
+
+    features = spec["features"]
+    predict(np.zeros((1024, len(features)), dtype=np.float32))  # warm-up: thread pools, lazy init
+    out = {"setup_s": time.perf_counter() - t0, "rss_base_mb": _rss_mb()}
+    src, chunk = Path(spec["data"]), spec["chunk_rows"]
+    if spec["mode"] == "stream":
+        bar = None
+        if spec["progress"]:
+            from tqdm import tqdm  # noqa: PLC0415
+
+            bar = tqdm(total=spec["records"], unit="rows", unit_scale=True, leave=False,
+                       desc=f"{spec['runtime']} {data.label(spec['records'])}", file=sys.stderr)
+        try:
+            out |= data.stream_score(src, Path(spec["pred"]), predict, features, chunk_rows=chunk,
+                                     nan_policy=spec["nan_policy"], progress=bar.update if bar else None)
+        finally:
+            if bar:
+                bar.close()
+    else:
+        pf = data.check_schema(src, features)
+        X = np.empty((pf.metadata.num_rows, len(features)), dtype=np.float32)
+        buf, at = np.empty((chunk, len(features)), dtype=np.float32), 0
+        for n, part in data.iter_chunks(pf, features, buf):
+            X[at:at + n] = part
+            at += n
+        passes, t_start = 0, time.perf_counter()
+        while True:  # repeat small sizes until the timing is at least ~1 s
+            predict(X)
+            passes += 1
+            elapsed = time.perf_counter() - t_start
+            if elapsed >= 1.0 or passes >= 1000:
+                break
+        out |= {"rows": len(X), "score_s": elapsed / passes, "wall_s": elapsed / passes, "passes": passes,
+                "read_s": None, "write_s": None, "nan_rows": 0}
+    out["peak_rss_mb"] = peak_rss_mb()
+    out["note"] = getattr(getattr(predict, "__self__", None), "note", None)
+    return out
+
+
+def child_main() -> int:
+    """Entry of a case subprocess: JSON spec on stdin, JSON result (or error) on stdout."""
+    spec = json.loads(sys.stdin.read())
+    try:
+        result = _child_case(spec)
+    except UserError as err:
+        print(json.dumps({"error": str(err)}))
+        return 2
+    print(json.dumps(result))
+    return 0
+
+
+# -------------------------------------------------------------------------------------------- parent side
+
+def run_case(spec: dict) -> dict:
+    """Run one (size, runtime, mode) case in a fresh Python process; add the psutil-sampled peak RSS."""
+    code = "import sys; from perf.batch import child_main; sys.exit(child_main())"
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True)
+    peak, done = [0], threading.Event()
+
+    def sample() -> None:
+        ps = psutil.Process(proc.pid)
+        while not done.is_set():
+            try:
+                peak[0] = max(peak[0], ps.memory_info().rss)
+            except psutil.Error:
+                return
+            done.wait(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    stdout, _ = proc.communicate(json.dumps(spec))
+    done.set()
+    sampler.join()
+    lines = stdout.strip().splitlines()
+    try:
+        result = json.loads(lines[-1])
+    except (IndexError, json.JSONDecodeError):
+        what = f"{spec['runtime']} {spec['mode']} {spec['records']}"
+        raise RuntimeError(f"case {what} failed (exit {proc.returncode}); see its stderr above") from None
+    if "error" in result:
+        raise UserError(result["error"])
+    return result | {"peak_rss_sampled_mb": peak[0] / 2**20}
+
+
+def _setup_runtimes(args: argparse.Namespace, model: catalogue.BenchModel, cache: Path) -> tuple[list, dict]:
+    """Compile / tune what needs it (outside every timed case); drop runtimes that are not installed."""
+    import numpy as np  # noqa: PLC0415
+
+    from models.compiled import CompiledBackendError  # noqa: PLC0415
+
+    kept, info = [], {"skipped": {}, "setup_s": {}}
+    for rt in args.runtime_list:
+        t0 = time.perf_counter()
+        try:
+            if rt == "ort-tuned":
+                X = model.generate(np.random.default_rng(args.seed + 1), 100_000)
+                best, table = catalogue.tune_ort(model.entry.onnx_path, X, args.threads)
+                info["ort_tuned"], info["ort_tuning_table"] = best, table
+            elif rt in ("lleaves", "tl2cgen"):
+                entry = model.entry
+                catalogue.make_predictor(rt, entry.onnx_path, entry.booster_path, 1, cache_dir=cache)
+        except CompiledBackendError as err:
+            info["skipped"][rt] = str(err)
+            print(f"bench batch: skipping {rt}: {err}", file=sys.stderr)
+            continue
+        info["setup_s"][rt] = time.perf_counter() - t0
+        kept.append(rt)
+    return kept, info
+
+
+def main(argv: list[str]) -> int:
+    """Run the benchmark; returns 0. Raises UserError for bad flags or bad input data."""
+    args = parse_args(argv)
+    from models.registry import Registry  # noqa: PLC0415
+
+    model = catalogue.get(args.model, Registry(args.registry) if args.registry else None)
+    features = model.feature_names
+    out: Path = args.out
+    data_dir = args.data_dir or out / "data"
+    cache, preds = out / "cache" / model.entry.key, out / "preds"
+    load_start = os.getloadavg()
+    runtimes, setup = _setup_runtimes(args, model, cache)
+    sizes = [None] if args.input else args.sizes
+    rows: list[dict] = []
+    for size in sizes:
+        if args.input:
+            src = args.input
+            n = data.check_schema(src, features).metadata.num_rows
+        else:
+            n = size
+            src = data_dir / f"{model.name}-{model.entry.key}-{data.label(n)}.parquet"
+            _ensure(src, model, n, args)
+        ref = None
+        for rt in runtimes:
+            if rt != "ort" and args.alt_max_n is not None and n > args.alt_max_n:
+                continue
+            modes = ["stream"] + (["memory"] if n <= args.memory_max_n and not args.input else [])
+            for mode in modes:
+                pred = preds / f"{rt}-{data.label(n)}.parquet"
+                spec = {"runtime": rt, "mode": mode, "records": n, "data": str(src), "pred": str(pred),
+                        "onnx": str(model.entry.onnx_path), "booster": str(model.entry.booster_path),
+                        "cache_dir": str(cache), "threads": args.threads, "chunk_rows": args.chunk_rows,
+                        "features": features, "nan_policy": args.nan_policy, "tuned": setup.get("ort_tuned"),
+                        "progress": not args.no_progress and n >= 1_000_000}
+                res = run_case(spec)
+                row = {"records": n, "runtime": rt, "mode": mode, "rows_per_s": res["rows"] / res["wall_s"],
+                       "threads": args.threads, "chunk_rows": args.chunk_rows, **res}
+                if mode == "stream":
+                    ref = ref or pred
+                    row["max_abs_diff_vs_first"] = data.compare_scores(ref, pred)
+                rows.append(row)
+                _print_row(row)
+        if (args.dask_local or args.scheduler) and (args.alt_max_n is None or n <= args.alt_max_n):
+            from perf.batch_dask import DaskBatch  # noqa: PLC0415
+
+            rows.append(_dask_case(args, model, src, n, preds, ref=ref, dask_batch=DaskBatch))
+            _print_row(rows[-1])
+    machine = machine_info() | {"loadavg_start": load_start, "loadavg_end": os.getloadavg()}
+    report = summarise(rows, machine, model, args, setup)
+    write_outputs(report, out)
+    print(json.dumps(report["ratios"], indent=2))
+    print(f"bench batch: wrote {out / 'batch.json'} and {out / 'batch.png'}")
+    return 0
+
+
+def _ensure(src: Path, model: catalogue.BenchModel, n: int, args: argparse.Namespace) -> None:
+    ident = data.identity(model.name, model.entry.key, model.feature_names, n, seed=args.seed,
+                          data_version=model.data_version)
+    bar = None
+    if not args.no_progress and n >= 1_000_000 and data.read_identity(src) != ident:
+        from tqdm import tqdm  # noqa: PLC0415
+
+        bar = tqdm(total=n, unit="rows", unit_scale=True, desc=f"generate {data.label(n)}", leave=False)
+    try:
+        data.ensure_data(src, ident, model.generate, progress=bar.update if bar else None)
+    finally:
+        if bar:
+            bar.close()
+
+
+def _dask_case(args, model, src: Path, n: int, preds: Path, *, ref: Path | None, dask_batch) -> dict:
+    workers = args.dask_workers
+    with dask_batch(args.scheduler, n_workers=workers, ort_threads=max(1, args.threads // workers)) as db:
+        res = db.score(src, preds / f"dask-ort-{data.label(n)}", model.entry.onnx_path, model.feature_names,
+                       chunk_rows=args.chunk_rows, nan_policy=args.nan_policy)
+    row = {"records": n, "runtime": "dask-ort", "mode": "stream", "rows_per_s": res["rows"] / res["wall_s"],
+           "threads": args.threads, "chunk_rows": args.chunk_rows, **res}
+    if ref is not None:
+        row["max_abs_diff_vs_first"] = data.compare_scores(ref, preds / f"dask-ort-{data.label(n)}")
+    return row
+
+
+def _print_row(r: dict) -> None:
+    rss = r.get("peak_rss_mb")
+    rss_txt = f"{rss:8.0f} MB" if rss is not None else "       n/a"
+    split = ""
+    if r.get("read_s") is not None and r["mode"] == "stream" and r["runtime"] != "dask-ort":
+        split = f"  read {r['read_s']:.2f}s score {r['score_s']:.2f}s write {r['write_s']:.2f}s"
+    head = f"{data.label(r['records']):>6} {r['runtime']:<10} {r['mode']:<6}"
+    speed = f"{r['rows_per_s'] / 1e6:8.3f} Mrows/s wall {r['wall_s']:8.2f}s"
+    print(f"{head} {speed} peak {rss_txt}{split}", flush=True)
+
+
+# ------------------------------------------------------------------------------------------------ report
+
+VERSIONED = ("onnxruntime", "lightgbm", "pyarrow", "numpy", "lleaves", "llvmlite", "tl2cgen", "treelite",
+             "dask", "distributed", "onnx", "onnxmltools", "pilot-purgatory")
+
+
+def machine_info() -> dict:
+    """CPU model, cores, memory, OS, Python and library versions, git commit."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = {}
+    for pkg in VERSIONED:
+        try:
+            versions[pkg] = importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            versions[pkg] = None
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False,
+                             cwd=Path(__file__).resolve().parent).stdout.strip() or None
+    except OSError:
+        sha = None
+    return {"cpu": cpu, "logical_cores": os.cpu_count(), "physical_cores": psutil.cpu_count(logical=False),
+            "memory_gib": round(psutil.virtual_memory().total / 2**30, 1), "os": platform.platform(),
+            "python": platform.python_version(), "versions": versions, "git_sha": sha}
+
+
+def _pick(rows: list[dict], runtime: str, mode: str, n: int | None = None) -> dict | None:
+    cand = [r for r in rows
+            if r["runtime"] == runtime and r["mode"] == mode and (n is None or r["records"] == n)]
+    return max(cand, key=lambda r: r["records"]) if cand else None
+
+
+def ratios(rows: list[dict]) -> dict:
+    """The issue's targets and the runtime ratios, from rows of one run."""
+    out: dict = {}
+    big = _pick(rows, "ort", "stream")
+    mem1m = _pick(rows, "ort", "memory", 1_000_000)
+    if big:
+        out["ort_stream_largest"] = {"records": big["records"], "rows_per_s": big["rows_per_s"],
+                                     "peak_rss_mb": big["peak_rss_mb"],
+                                     "peak_rss_under_2gib": big["peak_rss_mb"] < 2048}
+    if big and mem1m:
+        r = big["rows_per_s"] / mem1m["rows_per_s"]
+        out["stream_largest_over_memory_1M"] = {"ratio": r, "target": 0.8, "met": r >= 0.8}
+    for mode in ("memory", "stream"):
+        for n in sorted({r["records"] for r in rows if r["records"] >= 1_000_000}):
+            base = _pick(rows, "ort", mode, n)
+            if not base:
+                continue
+            entry = {}
+            for other in ("lightgbm", "lleaves", "tl2cgen", "ort-tuned", "dask-ort"):
+                o = _pick(rows, other, mode, n)
+                if o:
+                    entry[f"ort_over_{other}"] = base["rows_per_s"] / o["rows_per_s"]
+            tuned, ll = _pick(rows, "ort-tuned", mode, n), _pick(rows, "lleaves", mode, n)
+            if tuned and ll:
+                entry["ort_tuned_over_lleaves"] = tuned["rows_per_s"] / ll["rows_per_s"]
+            if "ort_over_lightgbm" in entry:
+                entry["ort_over_lightgbm_met_1.2"] = entry["ort_over_lightgbm"] >= 1.2
+            out[f"{mode}_{data.label(n)}"] = entry
+    return out
+
+
+def summarise(rows: list[dict], machine: dict, model: catalogue.BenchModel, args: argparse.Namespace,
+              setup: dict) -> dict:
+    """The batch.json document (schema 1)."""
+    return {"schema_version": 1, "machine": machine,
+            "model": {"name": model.name, "key": model.entry.key, "features": len(model.feature_names),
+                      "trees": model.entry.card.get("config", {}).get("train", {}).get("n_trees")},
+            "settings": {"threads": args.threads, "chunk_rows": args.chunk_rows, "seed": args.seed,
+                         "nan_policy": args.nan_policy, "input": str(args.input) if args.input else None},
+            "setup": setup, "rows": rows, "ratios": ratios(rows)}
+
+
+def write_outputs(report: dict, out: Path) -> None:
+    """Write ``batch.json`` (atomically) and the log-log figure ``batch.png``."""
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / ".batch.json.tmp"
+    tmp.write_text(json.dumps(report, indent=2, default=str))
+    os.replace(tmp, out / "batch.json")
+    plot(report, out / "batch.png")
+
+
+def plot(report: dict, path: Path) -> None:
+    """Throughput and peak RSS against records, log-log, one colour per runtime (dashed: in memory)."""
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    rows = report["rows"]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5.2))
+    runtimes = list(dict.fromkeys(r["runtime"] for r in rows))
+    colours = dict(zip(runtimes, plt.get_cmap("tab10").colors, strict=False))
+    for rt in runtimes:
+        for mode, style in (("stream", "-o"), ("memory", "--s")):
+            sel = sorted((r for r in rows if r["runtime"] == rt and r["mode"] == mode),
+                         key=lambda r: r["records"])
+            if not sel:
+                continue
+            x = [r["records"] for r in sel]
+            lab = f"{rt} ({'read+score+write' if mode == 'stream' else 'in memory'})"
+            ax1.plot(x, [r["rows_per_s"] for r in sel], style, color=colours[rt], label=lab, ms=5)
+            rss = [(r["records"], r["peak_rss_mb"]) for r in sel if r.get("peak_rss_mb")]
+            if rss:
+                ax2.plot(*zip(*rss, strict=True), style, color=colours[rt], label=lab, ms=5)
+    ax2.axhline(2048, color="grey", lw=1, ls=":")
+    ax2.set_ylim(top=max(ax2.get_ylim()[1], 2048 * 1.4))
+    ax2.text(0.01, 2048 * 1.06, "2 GiB target", color="grey", fontsize=9, transform=ax2.get_yaxis_transform())
+    m = report["machine"]
+    for ax, ylab in ((ax1, "throughput (rows/s)"), (ax2, "peak RSS of the process (MB)")):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("records")
+        ax.set_ylabel(ylab)
+        ax.grid(True, which="both", alpha=0.3)
+    ax1.set_title("Throughput vs records")
+    ax2.set_title("Peak memory vs records")
+    handles, labels = ax1.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=9, frameon=False)
+    load = m.get("loadavg_start", [None])[0]
+    fig.suptitle(f"{report['model']['name']} ({report['model']['trees']} trees) on {m['cpu']}, "
+                 f"{m['logical_cores']} cores, {report['settings']['threads']} threads per runtime"
+                 + (f" (load average at start {load:.1f})" if load is not None else ""), fontsize=11)
+    fig.tight_layout(rect=(0, 0.1, 1, 0.95))
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
