@@ -18,6 +18,7 @@ replication and KPI, so it is identical row for row whatever the backend and wor
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import importlib
 import json
 import multiprocessing
@@ -318,74 +319,83 @@ def _design_table(design: Design) -> pa.Table:
     return pa.table(cols)
 
 
-def prepare_out(spec: SweepSpec, base: Scenario, design: Design, out: Path, resume: bool) -> dict:
-    """Create or reopen ``out``; a resumed sweep must have the same spec hash. Returns the manifest."""
+def check_out(spec: SweepSpec, out: Path, resume: bool) -> list[dict]:
+    """Check (writing nothing) that ``out`` is new, or with ``resume`` the same sweep; its past sessions.
+
+    Raises UserError for a folder that holds a sweep without ``--resume`` or a sweep of a changed spec.
+    """
     manifest_path = out / "manifest.json"
-    plan = _plan(spec, base, design)
     if manifest_path.exists():
         old = json.loads(manifest_path.read_text())
         if not resume:
             raise UserError(f"--out {out}: holds a sweep already ({old.get('sweep')!r}); pass --resume to "
                             "continue it or choose another --out")
-        if old.get("spec_hash") != plan["spec_hash"]:
-            raise UserError(f"--resume {out}: the spec changed since this sweep started (spec hash "
-                            f"{old.get('spec_hash', '?')[:12]} != {plan['spec_hash'][:12]}); "
+        if old.get("spec_hash") != spec.hash:
+            raise UserError(f"--resume {out}: the spec or its base scenario changed since this sweep started "
+                            f"(spec hash {str(old.get('spec_hash'))[:12]} != {spec.hash[:12]}); "
                             "use another --out")
-        plan["sessions"] = old.get("sessions", [])
-    elif resume and (out / "parts").exists():
-        raise UserError(f"--resume {out}: parts without a manifest.json; not a sweep folder")
-    else:
-        plan["sessions"] = []
+        return list(old.get("sessions", []))
+    if (out / "parts").exists():
+        raise UserError(f"--out {out}: has parts/ but no manifest.json; not a sweep folder")
+    return []
+
+
+def init_out(spec: SweepSpec, base: Scenario, design: Design, out: Path, sessions: list[dict]) -> dict:
+    """Write the plan (manifest.json, design.parquet) and create parts/. Returns the manifest."""
+    plan = _plan(spec, base, design) | {"sessions": sessions, "status": "running"}
     (out / "parts").mkdir(parents=True, exist_ok=True)
     write_atomic(out / "design.parquet", lambda p: pq.write_table(_design_table(design), p))
-    plan["status"] = "running"
-    _write_json(manifest_path, plan)
+    _write_json(out / "manifest.json", plan)
     return plan
 
 
 def run_sweep(spec: SweepSpec, base: Scenario, design: Design, out: Path, *, workers: int = 1,
-              scheduler: str | None = None,
-              dask_local: bool = False, resume: bool = False, retry_failed: bool = False,
-              progress: bool = True, target: str = DEFAULT_TARGET) -> SweepStats:
+              scheduler: str | None = None, dask_local: bool = False, resume: bool = False,
+              retry_failed: bool = False, progress: bool = True, target: str = DEFAULT_TARGET) -> SweepStats:
     """Run every unfinished run of the sweep, writing a part as each finishes (assemble the outputs after).
 
-    Raises UserError for an output folder that belongs to another sweep or an unreachable scheduler.
+    Raises UserError, before anything is written, for an output folder that belongs to another sweep or
+    an unreachable scheduler.
     """
     out = Path(out)
-    manifest = prepare_out(spec, base, design, out, resume)
-    parts = out / "parts"
-    done = finished_runs(parts, include_failed=not retry_failed)
-    stats = SweepStats(total=manifest["n_runs"], workers=workers,
-                       backend="dask" if (scheduler or dask_local) else "pool")
-    stats.skipped = sum(1 for p in range(len(design.points)) for r in range(spec.replications)
-                        if run_id(p, r) in done)
-    job = make_job(spec, base, target)
-    tasks = iter_tasks(design, spec.seeds, done)
-    bar = tqdm(total=stats.total, initial=stats.skipped, unit="run", disable=not progress, dynamic_ncols=True,
-               desc=spec.name, smoothing=0.05)
-    t0 = time.perf_counter()
-    session = {"resume": resume, "backend": stats.backend, "skipped": stats.skipped}
-    interrupted = True
-    try:
-        if stats.backend == "dask":
-            with DaskBackend(scheduler, workers) as client:
-                stats.workers = len(client.nthreads())
-                bar.set_postfix(workers=stats.workers, failed=0)
-                _consume(dask_outcomes(job, tasks, client, f"sweep-{spec.hash[:10]}"), parts, stats, bar)
+    sessions = check_out(spec, out, resume)
+    use_dask = bool(scheduler or dask_local)
+    stats = SweepStats(workers=workers, backend="dask" if use_dask else "pool")
+    with DaskBackend(scheduler, workers) if use_dask else contextlib.nullcontext() as client:
+        manifest = init_out(spec, base, design, out, sessions)
+        parts = out / "parts"
+        done = finished_runs(parts, include_failed=not retry_failed)
+        stats.total = manifest["n_runs"]
+        stats.skipped = sum(1 for p in range(len(design.points)) for r in range(spec.replications)
+                            if run_id(p, r) in done)
+        job = make_job(spec, base, target)
+        tasks = iter_tasks(design, spec.seeds, done)
+        if client is not None:
+            stats.workers = len(client.nthreads())
+            outcomes = dask_outcomes(job, tasks, client, f"sweep-{spec.hash[:10]}")
         else:
-            _consume(pool_outcomes(job, tasks, workers), parts, stats, bar)
-        interrupted = False
-    finally:
-        bar.close()
-        stats.wall_seconds = time.perf_counter() - t0
-        session |= {"ran": stats.ran, "failed": stats.failed, "interrupted": interrupted}
-        manifest["sessions"].append(session)
-        if interrupted:
+            outcomes = pool_outcomes(job, tasks, workers)
+        bar = tqdm(total=stats.total, initial=stats.skipped, unit="run", disable=not progress,
+                   dynamic_ncols=True, desc=spec.name, smoothing=0.05)
+        bar.set_postfix(workers=stats.workers, failed=0)
+        t0 = time.perf_counter()
+        session = {"resume": resume, "backend": stats.backend, "skipped": stats.skipped}
+        interrupted = True
+        try:
+            _consume(outcomes, parts, stats, bar)
+            interrupted = False
+        finally:
+            outcomes.close()  # stops the pool (or releases the cluster's futures) on any exit
+            bar.close()
+            stats.wall_seconds = time.perf_counter() - t0
+            manifest["sessions"].append(session | {"ran": stats.ran, "failed": stats.failed,
+                                                   "interrupted": interrupted})
+            manifest["status"] = "interrupted" if interrupted else "assembling"
             _write_json(out / "manifest.json", manifest)
-    _write_json(out / "timing.json", {"backend": stats.backend, "workers": stats.workers, "ran": stats.ran,
-                                      "wall_seconds": stats.wall_seconds, "run_seconds": stats.run_seconds})
-    manifest["status"] = "assembling"
-    _write_json(out / "manifest.json", manifest)
+    timing = {"backend": stats.backend, "workers": stats.workers, "ran": stats.ran,
+              "wall_seconds": stats.wall_seconds, "run_seconds": stats.run_seconds,
+              "startup_seconds": stats.startup_seconds}
+    _write_json(out / "timing.json", timing)
     return stats
 
 

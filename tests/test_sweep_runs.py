@@ -17,7 +17,9 @@ import pandas as pd
 import pytest
 from distributed import LocalCluster
 
+from models.registry import Registry
 from sim import cli
+from sim.domains.sepsis.model import get_model
 from sim.sweep import build_design, parse_spec
 from sim.sweep_analysis import assemble
 from sim.sweep_runner import Job, run_engine, run_sweep
@@ -32,7 +34,9 @@ QUIET = ["--no-progress", "--no-figures"]
 def registry(tmp_path_factory: pytest.TempPathFactory):
     """A fresh model registry for the workers of this module (they inherit the environment)."""
     old = os.environ.get("PURGATORY_REGISTRY")
-    os.environ["PURGATORY_REGISTRY"] = str(tmp_path_factory.mktemp("registry"))
+    root = tmp_path_factory.mktemp("registry")
+    os.environ["PURGATORY_REGISTRY"] = str(root)
+    get_model(parse_spec(TINY)[1].to_dict(), Registry(root))  # train once here, not in every worker
     yield os.environ["PURGATORY_REGISTRY"]
     if old is None:
         os.environ.pop("PURGATORY_REGISTRY", None)
