@@ -15,7 +15,9 @@ Outcome (documented mechanism): a septic patient's death risk is
 Antibiotics start ``response`` hours after recognition by standard screening, or, if an alert that finds
 sepsis is acted on first, ``alert_evaluation_hours + response`` after the alert. The counterfactual (no
 model) for the same patient uses the screening path alone, evaluated on the same untreated trajectory.
-Deaths are drawn with one uniform per patient shared by both arms (common random numbers).
+Deaths are drawn with one uniform per patient shared by both arms (common random numbers); each purpose
+(admissions, physiology, screening, acting on alerts, deaths) has its own random stream, so scenario variants
+that differ only in the model or in adoption see the same patients and the same standard care.
 """
 
 from __future__ import annotations
@@ -61,14 +63,21 @@ class SepsisCare:
         self.weight_non = 1.0 / self.h["nonseptic_sample_fraction"]
         self.thr = np.full(n, self.m["threshold"], dtype=np.float32)
         self.cohort = Cohort(4096)
-        self.rng = ctx.streams.generator("sepsis.care")
+        # one stream per purpose, so that changing the model or adoption never changes who is admitted, how
+        # their vitals evolve or what standard care does (common random numbers across scenario variants)
         self.adm_rng = ctx.streams.generator("sepsis.admissions")
+        self.phys_rng = ctx.streams.generator("sepsis.physiology")
+        self.screen_rng = ctx.streams.generator("sepsis.screening")
+        self.act_rng = ctx.streams.generator("sepsis.act")
+        self.oracle_rng = ctx.streams.generator("sepsis.oracle")
+        self.death_rng = ctx.streams.generator("sepsis.deaths")
         self.day_true = np.zeros(n)
         self.day_false = np.zeros(n)
         self.utility = UtilityAccumulator()
         self.lead_times: list[np.ndarray] = []
         self.outcomes: dict[str, list[np.ndarray]] = {k: [] for k in (
-            "site", "onset", "recognised", "treat", "delay", "delay_cf", "p", "p_cf", "live", "alert_true_first")}
+            "site", "onset", "admit", "recognised", "treat", "delay", "delay_cf", "m0", "p", "p_cf", "live",
+            "alert_true_first")}
         self.neg_hist = np.zeros((n, 200))  # recent non-septic score histogram per site (for recalibration)
         self.ref_neg_hist = np.zeros(200)
         self.log_or = np.log(self.tr["mortality_odds_per_hour"])
@@ -120,7 +129,7 @@ class SepsisCare:
             rule = scr["rule"]
             pos = {"qsofa": qsofa >= 2, "sirs": sirs >= 2,
                    "qsofa_or_sirs_lactate": (qsofa >= 2) | ((sirs >= 2) & (lac >= 2.0))}[rule]
-            done = self.rng.random(n) < scr["compliance"]
+            done = self.screen_rng.random(n) < scr["compliance"]
             recog |= pending & pos & done
         a["recognised"][:n] = np.where(recog, t, a["recognised"][:n])
 
@@ -131,7 +140,7 @@ class SepsisCare:
             hit = septic & (t >= a["onset"][rows] - m["oracle_lead_hours"])
         else:
             hit = septic & (a["recognised"][rows] <= t)
-        false = (~septic) & (self.rng.random(len(rows)) < m["oracle_false_alert_rate"])
+        false = (~septic) & (self.oracle_rng.random(len(rows)) < m["oracle_false_alert_rate"])
         return (hit | false).astype(np.float32)
 
     def score_and_alert(self, t: float, X: np.ndarray) -> None:
@@ -168,7 +177,7 @@ class SepsisCare:
         is_true = a["septic"][idx] & (t >= a["onset"][idx] - self.tr["true_alert_window_hours"])
         a["alert_true_first"][idx] = np.where(is_true, np.minimum(a["alert_true_first"][idx], t),
                                               a["alert_true_first"][idx])
-        acted = self.rng.random(len(idx)) < ctx.adoption.p_act()[a["site"][idx]]
+        acted = self.act_rng.random(len(idx)) < ctx.adoption.p_act()[a["site"][idx]]
         treat = is_true & acted
         a["treat_alert"][idx] = np.where(treat, t + self.tr["alert_evaluation_hours"] + a["resp_h"][idx],
                                          a["treat_alert"][idx])
@@ -197,7 +206,7 @@ class SepsisCare:
         delay, delay_cf = np.clip(treat - onset, 0, cap), np.clip(treat_cf - onset, 0, cap)
         m0 = a["m0_logit"][idx]
         p, p_cf = _expit(m0 + self.log_or * delay), _expit(m0 + self.log_or * delay_cf)
-        u = self.rng.random(len(idx))
+        u = self.death_rng.random(len(idx))
         site = a["site"][idx]
         live = ctx.live[site] & (ctx.live_since[site] <= onset)
         early = live & (a["alert_true_first"][idx] < recog) & (a["treat_alert"][idx] < treat_cf)
@@ -211,7 +220,8 @@ class SepsisCare:
         kpi.add("caught_early", site[early], 1.0, day)
         lead = recog - a["alert_true_first"][idx]
         self.lead_times.append(lead[live & (lead > 0)])
-        for k, v in (("site", site), ("onset", onset), ("recognised", recog), ("treat", treat), ("delay", delay),
+        for k, v in (("site", site), ("onset", onset), ("admit", a["admit"][idx]), ("m0", m0),
+                     ("recognised", recog), ("treat", treat), ("delay", delay),
                      ("delay_cf", delay_cf), ("p", p), ("p_cf", p_cf), ("live", live),
                      ("alert_true_first", a["alert_true_first"][idx])):
             self.outcomes[k].append(np.array(v))
@@ -254,7 +264,7 @@ class SepsisCare:
                                        [np.zeros(n)])
                 signal = self.site_param("preonset_signal", 1.0, t)[site]
                 missing = np.clip(self.site_param("missing_lab_rate", 0.0, t)[site], 0, 1)
-                X, sev = c.step(self.rng, t, offs, signal, p["lab_interval_hours"], missing)
+                X, sev = c.step(self.phys_rng, t, offs, signal, p["lab_interval_hours"], missing)
                 self.screen(t, X, sev)
                 self.score_and_alert(t, X)
                 self.resolve(t)
