@@ -42,6 +42,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads per runtime (all)")
     p.add_argument("--chunk-rows", type=int, default=262_144, help="rows per read/score/write chunk")
     p.add_argument("--memory-max", default="1M", help="largest size also scored in memory (baseline)")
+    p.add_argument("--memory-min-s", type=float, default=1.0,
+                   help="in-memory cases repeat passes until this many seconds (timing resolution)")
     p.add_argument("--alt-max", default=None,
                    help="largest size for runtimes other than ort (and Dask); default: every size")
     p.add_argument("--nan-policy", choices=data.NAN_POLICIES, default="error",
@@ -124,7 +126,7 @@ def _child_case(spec: dict) -> dict:
             predict(X)
             passes += 1
             elapsed = time.perf_counter() - t_start
-            if elapsed >= 1.0 or passes >= 1000:
+            if elapsed >= spec["min_s"] or passes >= 1000:
                 break
         out |= {"rows": len(X), "score_s": elapsed / passes, "wall_s": elapsed / passes, "passes": passes,
                 "read_s": None, "write_s": None, "nan_rows": 0}
@@ -238,6 +240,7 @@ def main(argv: list[str]) -> int:
                         "onnx": str(model.entry.onnx_path), "booster": str(model.entry.booster_path),
                         "cache_dir": str(cache), "threads": args.threads, "chunk_rows": args.chunk_rows,
                         "features": features, "nan_policy": args.nan_policy, "tuned": setup.get("ort_tuned"),
+                        "min_s": args.memory_min_s,
                         "progress": not args.no_progress and n >= 1_000_000}
                 res = run_case(spec)
                 row = {"records": n, "runtime": rt, "mode": mode, "rows_per_s": res["rows"] / res["wall_s"],

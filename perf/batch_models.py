@@ -111,22 +111,31 @@ def synthetic_labels(rng: np.random.Generator, X: np.ndarray) -> np.ndarray:
     return (rng.random(len(X)) < 1.0 / (1.0 + np.exp(-z))).astype(np.int8)
 
 
-SYNTHETIC_TRAIN = {"n_trees": 200, "num_leaves": 31, "learning_rate": 0.05, "min_data_in_leaf": 20}
-SYNTHETIC_TRAIN_ROWS = 40_000
+SYNTHETIC_TRAIN = {"num_leaves": 31, "learning_rate": 0.05, "min_data_in_leaf": 20}
 
 
-def synthetic_200(registry: Registry | None = None, seed: int = 20_240_601) -> BenchModel:
-    """The 200-tree LightGBM reference model (31 leaves per tree), trained on 40k synthetic rows."""
+def synthetic(n_trees: int = 200, registry: Registry | None = None, seed: int = 20_240_601,
+              train_rows: int = 40_000) -> BenchModel:
+    """A LightGBM model of ``n_trees`` trees (31 leaves each) on ``train_rows`` synthetic rows.
+
+    Named ``synthetic-<n_trees>``; the registry key covers every argument, so variants never collide.
+    """
     from models.pipeline import build_model  # noqa: PLC0415  (training stack only when building)
     from models.train import TrainConfig  # noqa: PLC0415
 
     rng = np.random.default_rng(seed)
-    X = synthetic_features(rng, SYNTHETIC_TRAIN_ROWS)
+    X = synthetic_features(rng, train_rows)
     y = synthetic_labels(rng, X)
-    entry = build_model("synthetic-200", X, y, SYNTHETIC_FEATURES, TrainConfig(**SYNTHETIC_TRAIN), seed,
-                        registry=registry,
-                        cache_config={"generator": "synthetic_features/v1", "rows": SYNTHETIC_TRAIN_ROWS})
-    return BenchModel("synthetic-200", entry, synthetic_features)
+    name = f"synthetic-{n_trees}"
+    config = TrainConfig(n_trees=n_trees, **SYNTHETIC_TRAIN)
+    entry = build_model(name, X, y, SYNTHETIC_FEATURES, config, seed, registry=registry,
+                        cache_config={"generator": "synthetic_features/v1", "rows": train_rows})
+    return BenchModel(name, entry, synthetic_features)
+
+
+def synthetic_200(registry: Registry | None = None) -> BenchModel:
+    """The benchmark's reference model: 200 trees, 31 leaves, trained on 40k synthetic rows."""
+    return synthetic(200, registry=registry)
 
 
 register("synthetic-200", synthetic_200)
