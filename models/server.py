@@ -1,9 +1,9 @@
 """``purgatory serve``: the Open Inference Protocol (KServe / Triton "V2") REST API over onnxruntime.
 
-Endpoints: ``GET /v2``, ``/v2/health/live``, ``/v2/health/ready``, ``GET /v2/models`` (listing, as KServe),
-``POST /v2/repository/index``, ``GET /v2/models/{name}[/versions/{v}]``, ``.../ready``, ``POST .../infer``, and
-the extension ``GET /v2/stats`` (batch-size counters used to calibrate the simulator). Errors are an HTTP
-status with ``{"error": "..."}``: 400 bad request, 401 missing/wrong bearer token, 404 unknown model,
+Endpoints: ``GET /v2``, ``/v2/health/live``, ``/v2/health/ready``, ``GET /v2/models`` (listing, as
+KServe), ``POST /v2/repository/index``, ``GET /v2/models/{name}[/versions/{v}]``, ``.../ready``,
+``POST .../infer``, and the extension ``GET /v2/stats`` (batch-size counters used to calibrate the
+simulator). Errors are an HTTP status with ``{"error": "..."}``: 400 bad request, 401 missing/wrong bearer token, 404 unknown model,
 413 body over the limit (checked from Content-Length before reading), 503 queue full or shutting down,
 504 request timeout. SIGTERM: readiness goes false, new requests get 503, in-flight ones finish within
 ``--grace`` seconds.
@@ -15,16 +15,18 @@ import argparse
 import asyncio
 import hmac
 import json
+import multiprocessing as mp
+import os
 import signal
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 from aiohttp import web
 
-from models.batching import BatchConfig, MicroBatcher, QueueFull
+from models.batching import BatchConfig, MicroBatcher, QueueFullError
 from models.registry import Registry
 from models.scorer import session_options
 from sim.errors import UserError
@@ -45,7 +47,7 @@ class ServerConfig:
     timeout_s: float = 2.0
     token: str | None = None
     batching: bool = True
-    batch: BatchConfig = BatchConfig()
+    batch: BatchConfig = field(default_factory=BatchConfig)
     grace_s: float = 10.0
 
 
@@ -54,7 +56,9 @@ class ServedModel:
 
     def __init__(self, name: str, version: str, onnx_path: Path, batch: BatchConfig):
         self.name, self.version = name, version
-        self.session = ort.InferenceSession(str(onnx_path), session_options(1), providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(
+            str(onnx_path), session_options(1), providers=["CPUExecutionProvider"]
+        )
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
         self.n_features = int(inp.shape[1])
@@ -67,10 +71,14 @@ class ServedModel:
 
     def metadata(self) -> dict:
         return {
-            "name": self.name, "versions": [self.version], "platform": "onnxruntime_onnx",
+            "name": self.name,
+            "versions": [self.version],
+            "platform": "onnxruntime_onnx",
             "inputs": [{"name": self.input_name, "datatype": "FP32", "shape": [-1, self.n_features]}],
-            "outputs": [{"name": "label", "datatype": "INT64", "shape": [-1]},
-                        {"name": "probabilities", "datatype": "FP32", "shape": [-1, 2]}],
+            "outputs": [
+                {"name": "label", "datatype": "INT64", "shape": [-1]},
+                {"name": "probabilities", "datatype": "FP32", "shape": [-1, 2]},
+            ],
         }
 
 
@@ -80,7 +88,9 @@ def load_models(registry: Registry, specs: list[str] | None, batch: BatchConfig)
     A bare NAME picks its most recently written version. Raises UserError for an unknown name or key.
     """
     if not specs:
-        specs = sorted(p.name for p in registry.root.iterdir() if p.is_dir()) if registry.root.exists() else []
+        specs = (
+            sorted(p.name for p in registry.root.iterdir() if p.is_dir()) if registry.root.exists() else []
+        )
     models: dict[str, ServedModel] = {}
     for spec in specs:
         name, _, key = spec.partition("@")
@@ -112,7 +122,9 @@ class InferRequest:
 _F32_MAX = float(np.finfo(np.float32).max)
 
 
-def parse_infer_request(body: bytes, input_name: str, n_features: int, outputs: dict[str, str]) -> InferRequest:
+def parse_infer_request(
+    body: bytes, input_name: str, n_features: int, outputs: dict[str, str]
+) -> InferRequest:
     """Validate a V2 JSON infer body against a model taking float32 ``input_name`` [N, n_features].
 
     ``data`` may be flat (row-major, as the protocol says) or nested by row. Raises InferError naming the
@@ -133,8 +145,13 @@ def parse_infer_request(body: bytes, input_name: str, n_features: int, outputs: 
     if tensor.get("datatype") != "FP32":
         raise InferError(f"inputs[0].datatype = {tensor.get('datatype')!r}: allowed: 'FP32'")
     shape = tensor.get("shape")
-    if (not isinstance(shape, list) or len(shape) != 2 or not all(type(d) is int for d in shape)
-            or shape[0] < 1 or shape[1] != n_features):
+    if (
+        not isinstance(shape, list)
+        or len(shape) != 2
+        or not all(type(d) is int for d in shape)
+        or shape[0] < 1
+        or shape[1] != n_features
+    ):
         raise InferError(f"inputs[0].shape = {shape!r}: allowed: [N, {n_features}] with N >= 1")
     data = tensor.get("data")
     if not isinstance(data, list):
@@ -147,7 +164,9 @@ def parse_infer_request(body: bytes, input_name: str, n_features: int, outputs: 
         raise InferError("inputs[0].data must hold only numbers (no strings, booleans, nulls or lists)")
     X64 = np.asarray(data, dtype=np.float64)
     if not np.all(np.abs(X64) <= _F32_MAX):  # also false for NaN and +-inf
-        raise InferError("inputs[0].data holds NaN, infinite or beyond-float32 values; allowed: finite numbers")
+        raise InferError(
+            "inputs[0].data holds NaN, infinite or beyond-float32 values; allowed: finite numbers"
+        )
     wanted = doc.get("outputs")
     if wanted is None:
         names = list(outputs)
@@ -191,13 +210,18 @@ def create_app(models: dict[str, ServedModel], config: ServerConfig | None = Non
         model = models.get(name)
         version = request.match_info.get("version")
         if model is None or (version is not None and version != model.version):
-            raise web.HTTPNotFound(text=json.dumps({"error": f"unknown model {name!r}"
-                                                    + (f" version {version!r}" if version else "")}),
-                                   content_type="application/json")
+            raise web.HTTPNotFound(
+                text=json.dumps(
+                    {"error": f"unknown model {name!r}" + (f" version {version!r}" if version else "")}
+                ),
+                content_type="application/json",
+            )
         return model
 
     async def server_meta(_: web.Request) -> web.Response:
-        return web.json_response({"name": "purgatory", "version": "0.1.0", "extensions": ["repository_index"]})
+        return web.json_response(
+            {"name": "purgatory", "version": "0.1.0", "extensions": ["repository_index"]}
+        )
 
     async def live(_: web.Request) -> web.Response:
         return web.json_response({"live": True})
@@ -209,8 +233,9 @@ def create_app(models: dict[str, ServedModel], config: ServerConfig | None = Non
         return web.json_response({"models": sorted(models)})
 
     async def index(_: web.Request) -> web.Response:
-        return web.json_response([{"name": m.name, "version": m.version, "state": "READY"}
-                                  for m in models.values()])
+        return web.json_response(
+            [{"name": m.name, "version": m.version, "state": "READY"} for m in models.values()]
+        )
 
     async def model_meta(request: web.Request) -> web.Response:
         return web.json_response(model_or_404(request).metadata())
@@ -220,15 +245,19 @@ def create_app(models: dict[str, ServedModel], config: ServerConfig | None = Non
         return web.json_response({"name": model.name, "ready": not state["draining"]})
 
     async def stats(_: web.Request) -> web.Response:
-        return web.json_response({name: {**m.batcher.stats.to_json(), "pending": m.batcher.pending}
-                                  for name, m in models.items()})
+        return web.json_response(
+            {name: {**m.batcher.stats.to_json(), "pending": m.batcher.pending} for name, m in models.items()}
+        )
 
-    async def infer(request: web.Request) -> web.Response:
+    async def infer(request: web.Request) -> web.Response:  # noqa: PLR0911 - one return per status
         model = model_or_404(request)
         length = request.content_length
         if length is not None and length > config.max_body_bytes:
-            return _error(413, f"body of {length} bytes is over the limit of {config.max_body_bytes}",
-                          Connection="close")
+            return _error(
+                413,
+                f"body of {length} bytes is over the limit of {config.max_body_bytes}",
+                Connection="close",
+            )
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
@@ -240,7 +269,7 @@ def create_app(models: dict[str, ServedModel], config: ServerConfig | None = Non
         if config.batching:
             try:
                 fut = model.batcher.submit(req.X)
-            except QueueFull as err:
+            except QueueFullError as err:
                 return _error(503, str(err))
             try:
                 out = await asyncio.wait_for(fut, config.timeout_s)
@@ -255,12 +284,21 @@ def create_app(models: dict[str, ServedModel], config: ServerConfig | None = Non
                 out = model.predict(req.X)
             finally:
                 model.batcher.pending -= 1
-        outputs = [{"name": name, "datatype": OUTPUTS[name], "shape": list(out[name].shape),
-                    "data": out[name].ravel().tolist()} for name in req.outputs]
+        outputs = [
+            {
+                "name": name,
+                "datatype": OUTPUTS[name],
+                "shape": list(out[name].shape),
+                "data": out[name].ravel().tolist(),
+            }
+            for name in req.outputs
+        ]
         resp = {"model_name": model.name, "model_version": model.version, "outputs": outputs}
         if req.id is not None:
             resp["id"] = req.id
-        return web.Response(body=json.dumps(resp, separators=(",", ":")).encode(), content_type="application/json")
+        return web.Response(
+            body=json.dumps(resp, separators=(",", ":")).encode(), content_type="application/json"
+        )
 
     async def on_startup(_: web.Application) -> None:
         for m in models.values():
@@ -317,23 +355,33 @@ async def serve(app: web.Application, host: str, port: int, grace_s: float, reus
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     clean = await drain(app, grace_s)
-    print(f"shutting down ({'all in-flight requests finished' if clean else 'grace period exceeded'})",
-          flush=True)
+    print(
+        f"shutting down ({'all in-flight requests finished' if clean else 'grace period exceeded'})",
+        flush=True,
+    )
     await runner.cleanup()
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="purgatory serve", description=__doc__.split("\n")[0])
-    p.add_argument("--models", nargs="*", default=None, help="NAME or NAME@KEY (default: every registry model)")
-    p.add_argument("--registry", default=None, help="registry root (default results/registry or $PURGATORY_REGISTRY)")
+    p.add_argument(
+        "--models", nargs="*", default=None, help="NAME or NAME@KEY (default: every registry model)"
+    )
+    p.add_argument(
+        "--registry", default=None, help="registry root (default results/registry or $PURGATORY_REGISTRY)"
+    )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000, help="0 picks a free port (printed)")
     p.add_argument("--workers", type=int, default=1, help="server processes sharing the port (SO_REUSEPORT)")
-    p.add_argument("--token", default=None, help="require 'Authorization: Bearer TOKEN' (also $PURGATORY_TOKEN)")
+    p.add_argument(
+        "--token", default=None, help="require 'Authorization: Bearer TOKEN' (also $PURGATORY_TOKEN)"
+    )
     p.add_argument("--no-batching", action="store_true", help="score each request on its own, in the handler")
     p.add_argument("--max-batch", type=int, default=64, help="most rows per onnxruntime call")
     p.add_argument("--max-delay-ms", type=float, default=0.0, help="wait after the oldest request for more")
-    p.add_argument("--queue-limit", type=int, default=2048, help="requests in the system per model; 503 past it")
+    p.add_argument(
+        "--queue-limit", type=int, default=2048, help="requests in the system per model; 503 past it"
+    )
     p.add_argument("--timeout", type=float, default=2.0, help="seconds before 504")
     p.add_argument("--max-body", type=int, default=1 << 20, help="bytes; 413 past it")
     p.add_argument("--grace", type=float, default=10.0, help="seconds in-flight requests get after SIGTERM")
@@ -342,8 +390,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def config_from_args(args: argparse.Namespace, token: str | None) -> ServerConfig:
     """ServerConfig from parsed flags; raises UserError naming the bad flag."""
-    for flag, value, low in (("--max-batch", args.max_batch, 1), ("--queue-limit", args.queue_limit, 1),
-                             ("--max-body", args.max_body, 1), ("--workers", args.workers, 1)):
+    for flag, value, low in (
+        ("--max-batch", args.max_batch, 1),
+        ("--queue-limit", args.queue_limit, 1),
+        ("--max-body", args.max_body, 1),
+        ("--workers", args.workers, 1),
+    ):
         if value < low:
             raise UserError(f"{flag} = {value}: must be >= {low}")
     for flag, value in (("--timeout", args.timeout), ("--grace", args.grace)):
@@ -352,10 +404,17 @@ def config_from_args(args: argparse.Namespace, token: str | None) -> ServerConfi
     if args.max_delay_ms < 0:
         raise UserError(f"--max-delay-ms = {args.max_delay_ms}: must be >= 0")
     if args.host not in ("127.0.0.1", "localhost", "::1") and not token:
-        raise UserError(f"--host = {args.host!r}: binding beyond loopback needs --token (or $PURGATORY_TOKEN)")
-    return ServerConfig(max_body_bytes=args.max_body, timeout_s=args.timeout, token=token,
-                        batching=not args.no_batching, grace_s=args.grace,
-                        batch=BatchConfig(args.max_batch, args.max_delay_ms, args.queue_limit))
+        raise UserError(
+            f"--host = {args.host!r}: binding beyond loopback needs --token (or $PURGATORY_TOKEN)"
+        )
+    return ServerConfig(
+        max_body_bytes=args.max_body,
+        timeout_s=args.timeout,
+        token=token,
+        batching=not args.no_batching,
+        grace_s=args.grace,
+        batch=BatchConfig(args.max_batch, args.max_delay_ms, args.queue_limit),
+    )
 
 
 def _worker(argv: list[str]) -> None:
@@ -364,8 +423,6 @@ def _worker(argv: list[str]) -> None:
 
 def main(argv: list[str], _child: bool = False) -> int:
     """Entry point of ``purgatory serve``; raises UserError for bad flags or unknown models."""
-    import os
-
     args = _parser().parse_args(argv)
     token = args.token or os.environ.get("PURGATORY_TOKEN")
     config = config_from_args(args, token)
@@ -374,17 +431,21 @@ def main(argv: list[str], _child: bool = False) -> int:
     if args.workers > 1 and not _child:
         if args.port == 0:
             raise UserError("--port = 0: several --workers need a fixed port to share")
-        import multiprocessing as mp
-
         ctx = mp.get_context("spawn")
         children = [ctx.Process(target=_worker, args=(argv,), daemon=False) for _ in range(args.workers - 1)]
         for c in children:
             c.start()
-    print(f"models: {', '.join(f'{m.name}@{m.version}' for m in models.values())}; "
-          f"batching {'on' if config.batching else 'off'}", flush=True)
+    print(
+        f"models: {', '.join(f'{m.name}@{m.version}' for m in models.values())}; "
+        f"batching {'on' if config.batching else 'off'}",
+        flush=True,
+    )
     try:
-        asyncio.run(serve(create_app(models, config), args.host, args.port, config.grace_s,
-                          reuse_port=args.workers > 1))
+        asyncio.run(
+            serve(
+                create_app(models, config), args.host, args.port, config.grace_s, reuse_port=args.workers > 1
+            )
+        )
     finally:
         for c in children:
             c.terminate()

@@ -17,6 +17,8 @@ import argparse
 import asyncio
 import gc
 import json
+import platform
+import subprocess
 import time
 import urllib.request
 from collections import deque
@@ -45,13 +47,30 @@ class Target:
 
 def infer_body(rows: np.ndarray, input_name: str = "input") -> bytes:
     """V2 JSON infer body for float32 rows [N, F]."""
-    doc = {"inputs": [{"name": input_name, "shape": list(rows.shape), "datatype": "FP32",
-                       "data": [float(v) for v in rows.ravel()]}]}
+    doc = {
+        "inputs": [
+            {
+                "name": input_name,
+                "shape": list(rows.shape),
+                "datatype": "FP32",
+                "data": [float(v) for v in rows.ravel()],
+            }
+        ]
+    }
     return json.dumps(doc, separators=(",", ":")).encode()
 
 
-def make_target(url: str, model: str, rows: int = 1, seed: int = 0, token: str | None = None,
-                n_bodies: int = 64, n_features: int | None = None, path: str | None = None) -> Target:
+def make_target(
+    url: str,
+    model: str,
+    rows: int = 1,
+    *,
+    seed: int = 0,
+    token: str | None = None,
+    n_bodies: int = 64,
+    n_features: int | None = None,
+    path: str | None = None,
+) -> Target:
     """Build a Target: reads the model's input shape from ``GET /v2/models/{model}`` unless ``n_features``.
 
     Bodies are ``rows`` rows of seeded standard normal features; ``n_bodies`` different ones are cycled so
@@ -70,7 +89,9 @@ def make_target(url: str, model: str, rows: int = 1, seed: int = 0, token: str |
             with urllib.request.urlopen(req, timeout=5) as resp:
                 meta = json.loads(resp.read())
         except OSError as err:
-            raise UserError(f"--url/--model: cannot read metadata of model {model!r} at {url}: {err}") from None
+            raise UserError(
+                f"--url/--model: cannot read metadata of model {model!r} at {url}: {err}"
+            ) from None
         inp = meta["inputs"][0]
         input_name, n_features = inp["name"], int(inp["shape"][-1])
     rng = np.random.default_rng(seed)
@@ -79,8 +100,10 @@ def make_target(url: str, model: str, rows: int = 1, seed: int = 0, token: str |
     reqs = []
     for _ in range(n_bodies):
         body = infer_body(rng.standard_normal((rows, n_features)).astype(np.float32), input_name)
-        head = (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n{auth}"
-                f"Content-Length: {len(body)}\r\n\r\n")
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n{auth}"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        )
         reqs.append(head.encode() + body)
     return Target(host, port, tuple(reqs), model)
 
@@ -109,7 +132,7 @@ class _Conn(asyncio.Protocol):
         if pos < 0:  # this client only speaks Content-Length framing
             self.transport.close()
             return
-        length = int(head[pos + 15: head.find(b"\r\n", pos) if head.find(b"\r\n", pos) > 0 else None])
+        length = int(head[pos + 15 : head.find(b"\r\n", pos) if head.find(b"\r\n", pos) > 0 else None])
         if len(self.buf) < end + 4 + length:
             return
         status = int(head[9:12])
@@ -149,7 +172,9 @@ class _Client:
 
     async def _open(self) -> None:
         try:
-            _, conn = await self.loop.create_connection(lambda: _Conn(self), self.target.host, self.target.port)
+            _, conn = await self.loop.create_connection(
+                lambda: _Conn(self), self.target.host, self.target.port
+            )
         except OSError:
             self.n_conns -= 1
             self.connect_errors += 1
@@ -202,9 +227,19 @@ async def _drain(client: _Client, n: int, until: float) -> None:
         await asyncio.sleep(0.02)
 
 
-async def run_open(target: Target, rate: float, duration: float, seed: int = 0, max_conns: int = 2000,
-                   drain_s: float = 5.0, slo_ms: float = 100.0) -> dict:
-    """Open loop: Poisson arrivals at ``rate`` req/s for ``duration`` s; returns :func:`summarize`'s dict."""
+async def run_open(
+    target: Target,
+    rate: float,
+    duration: float,
+    *,
+    seed: int = 0,
+    max_conns: int = 2000,
+    drain_s: float = 5.0,
+    slo_ms: float = 100.0,
+    raw: bool = False,
+) -> dict:
+    """Open loop: Poisson arrivals at ``rate`` req/s for ``duration`` s; returns :func:`summarize`'s dict
+    (``raw``: plus the answered requests' latencies in seconds under ``raw_latency_ok_s``)."""
     rng = np.random.default_rng(seed)
     gaps = rng.exponential(1.0 / rate, size=min(MAX_REQUESTS, int(rate * duration * 1.2) + 100))
     offsets = np.cumsum(gaps)
@@ -233,16 +268,37 @@ async def run_open(target: Target, rate: float, duration: float, seed: int = 0, 
             gc.enable()
         client.close()
     cpu = psutil.Process().cpu_times()
-    stats = summarize(client, n, duration, (cpu.user + cpu.system - cpu0.user - cpu0.system) / duration, slo_ms)
-    stats.update(mode="open", offered_rate=n / duration, target_rate=rate, seed=seed,
-                 dispatch_lag_ms={"p50": float(np.median(lag) * 1e3) if n else 0.0,
-                                  "p99": float(np.quantile(lag, 0.99) * 1e3) if n else 0.0,
-                                  "max": float(lag.max() * 1e3) if n else 0.0})
+    stats = summarize(
+        client,
+        n,
+        duration,
+        (cpu.user + cpu.system - cpu0.user - cpu0.system) / duration,
+        slo_ms=slo_ms,
+        raw=raw,
+    )
+    stats.update(
+        mode="open",
+        offered_rate=n / duration,
+        target_rate=rate,
+        seed=seed,
+        dispatch_lag_ms={
+            "p50": float(np.median(lag) * 1e3) if n else 0.0,
+            "p99": float(np.quantile(lag, 0.99) * 1e3) if n else 0.0,
+            "max": float(lag.max() * 1e3) if n else 0.0,
+        },
+    )
     return stats
 
 
-async def run_closed(target: Target, concurrency: int, duration: float, drain_s: float = 5.0,
-                     slo_ms: float = 100.0, raw: bool = False) -> dict:
+async def run_closed(
+    target: Target,
+    concurrency: int,
+    duration: float,
+    *,
+    drain_s: float = 5.0,
+    slo_ms: float = 100.0,
+    raw: bool = False,
+) -> dict:
     """Closed loop: ``concurrency`` connections, each sending its next request on the last one's answer.
 
     ``raw`` adds the answered requests' latencies (seconds, numpy) under ``raw_latency_ok_s``."""
@@ -264,14 +320,21 @@ async def run_closed(target: Target, concurrency: int, duration: float, drain_s:
             gc.enable()
         client.close()
     cpu = psutil.Process().cpu_times()
-    stats = summarize(client, client.next_closed, duration,
-                      (cpu.user + cpu.system - cpu0.user - cpu0.system) / duration, slo_ms, raw)
+    stats = summarize(
+        client,
+        client.next_closed,
+        duration,
+        (cpu.user + cpu.system - cpu0.user - cpu0.system) / duration,
+        slo_ms=slo_ms,
+        raw=raw,
+    )
     stats.update(mode="closed", concurrency=concurrency, connect_errors=client.connect_errors)
     return stats
 
 
-def summarize(client: _Client, n: int, duration: float, client_cpu: float, slo_ms: float = 100.0,
-              raw: bool = False) -> dict:
+def summarize(
+    client: _Client, n: int, duration: float, client_cpu: float, *, slo_ms: float = 100.0, raw: bool = False
+) -> dict:
     """Counts by status, achieved rate, goodput (200 within ``slo_ms``), exact latency percentiles in ms
     (failures count as infinite, reported as null)."""
     status = client.status[:n]
@@ -284,18 +347,24 @@ def summarize(client: _Client, n: int, duration: float, client_cpu: float, slo_m
         v = float(np.quantile(lat_all, q, method="inverted_cdf")) * 1e3 if n else float("nan")
         pct[name] = v if np.isfinite(v) else None
     return {
-        "requests": int(n), "duration_s": duration, "achieved_rate": float(ok.sum()) / duration,
-        "by_status": {("transport_error" if c == -1 else "no_answer" if c == 0 else str(int(c))): int(k)
-                      for c, k in zip(codes, counts, strict=True)},
-        "transport_errors": int((status == -1).sum()), "latency_ms": pct,
-        "latency_ok_ms": {"p50": float(np.median(lat[ok]) * 1e3) if ok.any() else None,
-                          "p99": float(np.quantile(lat[ok], 0.99) * 1e3) if ok.any() else None,
-                          "mean": float(lat[ok].mean() * 1e3) if ok.any() else None},
-        "goodput": float((ok & (lat * 1e3 <= slo_ms)).sum()) / duration, "slo_ms": slo_ms,
+        "requests": int(n),
+        "duration_s": duration,
+        "achieved_rate": float(ok.sum()) / duration,
+        "by_status": {
+            ("transport_error" if c == -1 else "no_answer" if c == 0 else str(int(c))): int(k)
+            for c, k in zip(codes, counts, strict=True)
+        },
+        "transport_errors": int((status == -1).sum()),
+        "latency_ms": pct,
+        "latency_ok_ms": {
+            "p50": float(np.median(lat[ok]) * 1e3) if ok.any() else None,
+            "p99": float(np.quantile(lat[ok], 0.99) * 1e3) if ok.any() else None,
+            "mean": float(lat[ok].mean() * 1e3) if ok.any() else None,
+        },
+        "goodput": float((ok & (lat * 1e3 <= slo_ms)).sum()) / duration,
+        "slo_ms": slo_ms,
         "client_cpu_cores": client_cpu,
     } | ({"raw_latency_ok_s": lat[ok]} if raw else {})
-
-
 
 
 def passes(stats: dict, slo_ms: float) -> bool:
@@ -305,8 +374,19 @@ def passes(stats: dict, slo_ms: float) -> bool:
     return p99 is not None and p99 <= slo_ms and stats["achieved_rate"] >= 0.95 * stats["offered_rate"]
 
 
-async def sweep(target: Target, slo_ms: float, start: float, max_rate: float, step_s: float, seed: int = 0,
-                growth: float = 1.5, refine: int = 3, max_conns: int = 2000, pause_s: float = 1.0) -> dict:
+async def sweep(
+    target: Target,
+    slo_ms: float,
+    *,
+    start: float,
+    max_rate: float,
+    step_s: float,
+    seed: int = 0,
+    growth: float = 1.5,
+    refine: int = 3,
+    max_conns: int = 2000,
+    pause_s: float = 1.0,
+) -> dict:
     """Highest Poisson rate whose p99 stays within ``slo_ms``: geometric ramp, then bisection.
 
     At most ``log(max/start)/log(growth) + 1 + refine`` runs of ``step_s`` seconds each. Returns
@@ -315,7 +395,9 @@ async def sweep(target: Target, slo_ms: float, start: float, max_rate: float, st
     runs: list[dict] = []
 
     async def one(rate: float) -> bool:
-        stats = await run_open(target, rate, step_s, seed=seed + len(runs), max_conns=max_conns, slo_ms=slo_ms)
+        stats = await run_open(
+            target, rate, step_s, seed=seed + len(runs), max_conns=max_conns, slo_ms=slo_ms
+        )
         stats["pass"] = passes(stats, slo_ms)
         runs.append(stats)
         await asyncio.sleep(pause_s)  # let the server drain between steps
@@ -340,16 +422,24 @@ async def sweep(target: Target, slo_ms: float, start: float, max_rate: float, st
 
 def meta(seed: int) -> dict:
     """Self-description of a results file: schema, git commit, platform; no wall-clock time."""
-    import platform
-    import subprocess
-
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False,
-                             cwd=Path(__file__).parent).stdout.strip()
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=Path(__file__).parent,
+        ).stdout.strip()
     except OSError:
         sha = ""
-    return {"schema": SCHEMA, "git_sha": sha, "python": platform.python_version(), "machine": platform.machine(),
-            "cpus": psutil.cpu_count(), "seed": seed}
+    return {
+        "schema": SCHEMA,
+        "git_sha": sha,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpus": psutil.cpu_count(),
+        "seed": seed,
+    }
 
 
 def write_results(doc: dict, out_dir: Path, label: str) -> Path:
@@ -361,21 +451,29 @@ def write_results(doc: dict, out_dir: Path, label: str) -> Path:
     tmp.replace(path)
     runs = doc.get("runs", [])
     if runs:
-        import matplotlib
+        import matplotlib  # noqa: PLC0415 - only when a figure is drawn
 
         matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # noqa: PLC0415
 
         fig, ax = plt.subplots(figsize=(6, 4))
         rows = sorted(runs, key=lambda r: r["achieved_rate"])
         x = [r["achieved_rate"] for r in rows]
         for key, style in (("p50", "o-"), ("p99", "s-")):
-            ax.plot(x, [r["latency_ms"][key] if r["latency_ms"][key] is not None else np.nan for r in rows],
-                    style, label=key)
+            ax.plot(
+                x,
+                [r["latency_ms"][key] if r["latency_ms"][key] is not None else np.nan for r in rows],
+                style,
+                label=key,
+            )
         if "slo_ms" in doc:
             ax.axhline(doc["slo_ms"], color="grey", ls="--", label=f"SLO {doc['slo_ms']:g} ms")
-        ax.set(xlabel="achieved rate (req/s)", ylabel="latency (ms, from scheduled send)", yscale="log",
-               title=f"{label}")
+        ax.set(
+            xlabel="achieved rate (req/s)",
+            ylabel="latency (ms, from scheduled send)",
+            yscale="log",
+            title=f"{label}",
+        )
         ax.legend()
         fig.tight_layout()
         fig.savefig(path.with_suffix(".png"), dpi=120)
@@ -417,25 +515,50 @@ def main(argv: list[str]) -> int:
         raise UserError(f"--duration = {args.duration}: allowed: 0 < seconds <= 600")
     if args.rows < 1 or args.max_conns < 1:
         raise UserError(f"--rows = {args.rows}, --max-conns = {args.max_conns}: both must be >= 1")
-    target = make_target(args.url, args.model, args.rows, args.seed, args.token)
-    doc = {"meta": meta(args.seed), "url": args.url, "model": args.model, "rows": args.rows,
-           "slo_ms": args.sweep_slo_ms or args.slo_ms}
+    target = make_target(args.url, args.model, args.rows, seed=args.seed, token=args.token)
+    doc = {
+        "meta": meta(args.seed),
+        "url": args.url,
+        "model": args.model,
+        "rows": args.rows,
+        "slo_ms": args.sweep_slo_ms or args.slo_ms,
+    }
     if args.sweep_slo_ms:
-        doc.update(asyncio.run(sweep(target, args.sweep_slo_ms, args.start_rate, args.max_rate, args.duration,
-                                     args.seed, max_conns=args.max_conns)))
+        doc.update(
+            asyncio.run(
+                sweep(
+                    target,
+                    args.sweep_slo_ms,
+                    start=args.start_rate,
+                    max_rate=args.max_rate,
+                    step_s=args.duration,
+                    seed=args.seed,
+                    max_conns=args.max_conns,
+                )
+            )
+        )
     elif args.rate:
         rates = _floats(args.rate, "--rate")
-        doc["runs"] = [asyncio.run(run_open(target, r, args.duration, args.seed, args.max_conns,
-                                            slo_ms=args.slo_ms)) for r in rates]
+        doc["runs"] = [
+            asyncio.run(
+                run_open(
+                    target, r, args.duration, seed=args.seed, max_conns=args.max_conns, slo_ms=args.slo_ms
+                )
+            )
+            for r in rates
+        ]
     else:
         conc = [int(c) for c in _floats(args.concurrency, "--concurrency")]
         doc["runs"] = [asyncio.run(run_closed(target, c, args.duration, slo_ms=args.slo_ms)) for c in conc]
     path = write_results(doc, Path(args.out), args.label or args.model)
     for r in doc["runs"]:
         lat = r["latency_ms"]
-        print(f"{r['mode']:6} {r.get('target_rate', r.get('concurrency')):>8g}  achieved {r['achieved_rate']:8.0f}/s"
-              f"  p50 {lat['p50']}  p99 {lat['p99']}  p99.9 {lat['p99.9']} ms  status {r['by_status']}"
-              f"  client cpu {r['client_cpu_cores']:.2f}")
+        print(
+            f"{r['mode']:6} {r.get('target_rate', r.get('concurrency')):>8g}"
+            f"  achieved {r['achieved_rate']:8.0f}/s"
+            f"  p50 {lat['p50']}  p99 {lat['p99']}  p99.9 {lat['p99.9']} ms  status {r['by_status']}"
+            f"  client cpu {r['client_cpu_cores']:.2f}"
+        )
     if args.sweep_slo_ms:
         print(f"highest rate with p99 <= {args.sweep_slo_ms:g} ms: {doc['max_rate']:.0f} req/s")
     print(f"wrote {path}")

@@ -43,8 +43,9 @@ class ServiceCurve:
         if self.dist not in DISTS:
             raise ValueError(f"dist (={self.dist!r}) must be one of {', '.join(DISTS)}")
         if self.fixed_s < 0 or self.per_item_s < 0 or self.fixed_s + self.per_item_s <= 0:
-            raise ValueError(f"fixed_s (={self.fixed_s}) and per_item_s (={self.per_item_s}) must be >= 0, "
-                             "not both 0")
+            raise ValueError(
+                f"fixed_s (={self.fixed_s}) and per_item_s (={self.per_item_s}) must be >= 0, not both 0"
+            )
         if self.dist == "empirical" and not self.samples:
             raise ValueError("dist 'empirical' needs samples")
 
@@ -65,6 +66,13 @@ class ServiceCurve:
         return np.ones(n)
 
     @classmethod
+    def from_server(cls, batch_rows: float, batch_s: float, model_fixed_s: float = 0.0) -> ServiceCurve:
+        """Deterministic curve through one saturation point (``batch_rows`` per ``batch_s`` seconds) with the
+        model call's fixed cost ``model_fixed_s``; pair with measured jitter in :func:`simulate`."""
+        fixed = min(model_fixed_s, batch_s / 2)
+        return cls(fixed, (batch_s - fixed) / batch_rows)
+
+    @classmethod
     def from_measurements(cls, single_s: np.ndarray, batch_rows: float, batch_s: float) -> ServiceCurve:
         """Fit the curve from a concurrency-1 latency sample ``single_s`` (seconds, one per request) and one
         saturation point: mean batch ``batch_rows`` served every ``batch_s`` seconds (= rows / throughput).
@@ -73,7 +81,9 @@ class ServiceCurve:
         """
         single_s = np.asarray(single_s, dtype=float)
         if single_s.size == 0 or batch_rows < 1:
-            raise ValueError(f"need a non-empty sample (n={single_s.size}) and batch_rows (={batch_rows}) >= 1")
+            raise ValueError(
+                f"need a non-empty sample (n={single_s.size}) and batch_rows (={batch_rows}) >= 1"
+            )
         s1 = float(np.mean(single_s))
         per_item = max((batch_s - s1) / (batch_rows - 1), 0.0) if batch_rows > 1 else s1
         per_item = min(per_item, s1)
@@ -105,18 +115,22 @@ SERVED, SHED, TIMED_OUT = 0, 1, 2
 
 @dataclass
 class ServingResult:
-    """Per-request arrival, start and finish (seconds; NaN when never served) and fate (SERVED/SHED/TIMED_OUT)."""
+    """Per-request arrival, start and finish (seconds; NaN when never served), fate (SERVED / SHED /
+    TIMED_OUT) and optional added jitter (seconds)."""
 
     arrival: np.ndarray
     start: np.ndarray
     finish: np.ndarray
     fate: np.ndarray
     overhead_s: float = 0.0
+    jitter: np.ndarray | None = None
 
     @property
     def latency(self) -> np.ndarray:
         """Seconds from arrival to answer for every request; infinite when shed or timed out."""
         lat = self.finish - self.arrival + self.overhead_s
+        if self.jitter is not None:
+            lat = lat + self.jitter
         return np.where(self.fate == SERVED, lat, np.inf)
 
     @property
@@ -137,9 +151,17 @@ class ServingResult:
         return out | {"shed_rate": self.rate(SHED), "timeout_rate": self.rate(TIMED_OUT)}
 
 
-def simulate(arrivals: np.ndarray, config: ServingConfig, curve: ServiceCurve,
-             rng: np.random.Generator) -> ServingResult:
-    """Run the queue over sorted ``arrivals`` (seconds); see the module docstring. Raises ValueError when
+def simulate(
+    arrivals: np.ndarray,
+    config: ServingConfig,
+    curve: ServiceCurve,
+    rng: np.random.Generator,
+    jitter_samples: np.ndarray | None = None,
+) -> ServingResult:
+    """Run the queue over sorted ``arrivals`` (seconds); see the module docstring.
+
+    ``jitter_samples`` (seconds): measured latency outside the server's queue (client, network, scheduler),
+    resampled and added to each request's latency without using server capacity. Raises ValueError when
     the arrivals are not sorted."""
     arr = np.asarray(arrivals, dtype=float)
     n = len(arr)
@@ -164,8 +186,12 @@ def simulate(arrivals: np.ndarray, config: ServingConfig, curve: ServiceCurve,
                 in_system -= 1
             if not queue:
                 break
-            if (not force and config.max_delay_s > 0 and len(queue) < config.max_batch
-                    and t < arr[queue[0]] + config.max_delay_s):
+            if (
+                not force
+                and config.max_delay_s > 0
+                and len(queue) < config.max_batch
+                and t < arr[queue[0]] + config.max_delay_s
+            ):
                 return arr[queue[0]] + config.max_delay_s
             b = min(config.max_batch, len(queue))
             done = t + curve.mean(b) * factors[k % len(factors)]
@@ -199,7 +225,10 @@ def simulate(arrivals: np.ndarray, config: ServingConfig, curve: ServiceCurve,
                 in_system += 1
                 hold = try_start(t_arr, False)
             i += 1
-    return ServingResult(arr, start, finish, fate, config.overhead_s)
+    jitter = None
+    if jitter_samples is not None and len(jitter_samples):
+        jitter = np.asarray(jitter_samples, dtype=float)[rng.integers(0, len(jitter_samples), n)]
+    return ServingResult(arr, start, finish, fate, config.overhead_s, jitter)
 
 
 def poisson_arrivals(rate: float, duration_s: float, rng: np.random.Generator) -> np.ndarray:

@@ -28,7 +28,9 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
     X = rng.standard_normal((2000, N_FEATURES)).astype(np.float32)
     y = (X[:, 0] - X[:, 1] + rng.standard_normal(2000) > 0).astype(int)
     reg = Registry(tmp_path_factory.mktemp("registry"))
-    build_model("m", X, y, [f"f{i}" for i in range(N_FEATURES)], TrainConfig(n_trees=30), seed=1, registry=reg)
+    build_model(
+        "m", X, y, [f"f{i}" for i in range(N_FEATURES)], TrainConfig(n_trees=30), seed=1, registry=reg
+    )
     return reg
 
 
@@ -53,7 +55,7 @@ def with_server(registry: Registry, scenario, **config: object):
 
 def test_open_loop_offers_the_poisson_rate_and_measures_from_the_schedule(registry: Registry) -> None:
     async def scenario(url: str) -> dict:
-        target = await asyncio.to_thread(load.make_target, url, "m", 1, 0)
+        target = await asyncio.to_thread(load.make_target, url, "m", 1)
         return await load.run_open(target, 400.0, 1.5, seed=3)
 
     res = with_server(registry, scenario)
@@ -69,7 +71,7 @@ def test_open_loop_offers_the_poisson_rate_and_measures_from_the_schedule(regist
 
 def test_closed_loop_keeps_c_requests_in_flight(registry: Registry) -> None:
     async def scenario(url: str) -> dict:
-        target = await asyncio.to_thread(load.make_target, url, "m", 2, 0)
+        target = await asyncio.to_thread(load.make_target, url, "m", 2)
         return await load.run_closed(target, 8, 1.0)
 
     res = with_server(registry, scenario)
@@ -91,7 +93,7 @@ def test_shed_requests_fail_the_slo(registry: Registry) -> None:
     """A server with room for one request sheds a burst with 503s; the p99 cannot pass."""
 
     async def scenario(url: str) -> dict:
-        target = await asyncio.to_thread(load.make_target, url, "m", 3000, 0, None, 2)
+        target = await asyncio.to_thread(load.make_target, url, "m", 3000, n_bodies=2)
         return await load.run_open(target, 300.0, 0.5, seed=1)
 
     res = with_server(registry, scenario, max_body_bytes=1 << 24, batch=BatchConfig(queue_limit=1))
@@ -100,8 +102,10 @@ def test_shed_requests_fail_the_slo(registry: Registry) -> None:
 
 def test_sweep_is_bounded_and_finds_a_passing_rate(registry: Registry) -> None:
     async def scenario(url: str) -> dict:
-        target = await asyncio.to_thread(load.make_target, url, "m", 1, 0)
-        return await load.sweep(target, 1000.0, start=100.0, max_rate=300.0, step_s=0.4, refine=1, pause_s=0.05)
+        target = await asyncio.to_thread(load.make_target, url, "m", 1)
+        return await load.sweep(
+            target, 1000.0, start=100.0, max_rate=300.0, step_s=0.4, refine=1, pause_s=0.05
+        )
 
     res = with_server(registry, scenario)
     assert res["max_rate"] >= 225.0 and len(res["runs"]) <= 4
@@ -120,7 +124,18 @@ def test_targets_are_seeded_and_cli_writes_json_and_figure(registry: Registry, t
         load.main(["--url", "ftp://x", "--model", "m", "--rate", "10"])
 
     async def scenario(url: str) -> int:
-        argv = ["--url", url, "--model", "m", "--rate", "100,200", "--duration", "0.5", "--out", str(tmp_path)]
+        argv = [
+            "--url",
+            url,
+            "--model",
+            "m",
+            "--rate",
+            "100,200",
+            "--duration",
+            "0.5",
+            "--out",
+            str(tmp_path),
+        ]
         return await asyncio.to_thread(load.main, argv)
 
     assert with_server(registry, scenario) == 0

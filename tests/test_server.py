@@ -35,7 +35,9 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
     X = rng.standard_normal((3000, N_FEATURES)).astype(np.float32)
     y = (X[:, 0] + X[:, 1] * X[:, 2] + rng.standard_normal(3000) > 0).astype(int)
     reg = Registry(tmp_path_factory.mktemp("registry"))
-    build_model("tiny", X, y, [f"f{i}" for i in range(N_FEATURES)], TrainConfig(n_trees=60), seed=3, registry=reg)
+    build_model(
+        "tiny", X, y, [f"f{i}" for i in range(N_FEATURES)], TrainConfig(n_trees=60), seed=3, registry=reg
+    )
     return reg
 
 
@@ -75,8 +77,11 @@ def test_protocol_endpoints_and_results_match_onnxruntime(registry: Registry) ->
     expected = OnnxScorer(entry.onnx_path).predict_proba(rows)
 
     async def scenario(s: aiohttp.ClientSession, url: str, _app) -> None:
-        for path, want in (("/v2/health/live", {"live": True}), ("/v2/health/ready", {"ready": True}),
-                           ("/v2/models", {"models": ["tiny"]})):
+        for path, want in (
+            ("/v2/health/live", {"live": True}),
+            ("/v2/health/ready", {"ready": True}),
+            ("/v2/models", {"models": ["tiny"]}),
+        ):
             async with s.get(url + path) as r:
                 assert r.status == 200 and await r.json() == want
         async with s.get(f"{url}/v2/models/tiny") as r:
@@ -103,7 +108,7 @@ def test_concurrent_single_rows_share_batches_and_get_their_own_answers(registry
 
     async def scenario(s: aiohttp.ClientSession, url: str, app) -> None:
         async def one(i: int) -> float:
-            async with s.post(f"{url}/v2/models/tiny/infer", json=body(rows[i: i + 1])) as r:
+            async with s.post(f"{url}/v2/models/tiny/infer", json=body(rows[i : i + 1])) as r:
                 assert r.status == 200
                 return (await r.json())["outputs"][1]["data"][1]
 
@@ -132,8 +137,9 @@ BAD_BODIES = [
 def test_bad_requests_get_their_status_and_the_server_keeps_serving(registry: Registry) -> None:
     async def scenario(s: aiohttp.ClientSession, url: str, _app) -> None:
         for raw, status in BAD_BODIES:
-            async with s.post(f"{url}/v2/models/tiny/infer", data=raw,
-                              headers={"Content-Type": "application/json"}) as r:
+            async with s.post(
+                f"{url}/v2/models/tiny/infer", data=raw, headers={"Content-Type": "application/json"}
+            ) as r:
                 assert r.status == status, raw[:80]
                 assert "error" in await r.json()
             await assert_serving(s, url)
@@ -169,23 +175,26 @@ def _raw(port: int, payload: bytes, read: bool = True) -> bytes:
 def test_oversized_body_is_refused_before_reading_and_disconnects_are_survived(registry: Registry) -> None:
     async def scenario(s: aiohttp.ClientSession, url: str, _app) -> None:
         port = int(url.rsplit(":", 1)[1])
-        head = f"POST /v2/models/tiny/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        head = "POST /v2/models/tiny/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
         # announced 50 MB, nothing sent: the answer comes from Content-Length alone
         resp = await asyncio.to_thread(_raw, port, (head + "Content-Length: 50000000\r\n\r\n").encode())
         assert resp.startswith(b"HTTP/1.1 413"), resp[:100]
+
         # chunked body with no Content-Length, over the limit while reading
         async def chunks():
             for _ in range(4):
                 yield b"0," * 20_000
 
-        async with s.post(f"{url}/v2/models/tiny/infer", data=chunks(),
-                          headers={"Content-Type": "application/json"}) as r:
+        async with s.post(
+            f"{url}/v2/models/tiny/infer", data=chunks(), headers={"Content-Type": "application/json"}
+        ) as r:
             assert r.status == 413
         # client disconnects mid-body, and after sending a whole request
-        await asyncio.to_thread(_raw, port, (head + "Content-Length: 1000\r\n\r\n{\"inputs\":").encode(), False)
+        await asyncio.to_thread(_raw, port, (head + 'Content-Length: 1000\r\n\r\n{"inputs":').encode(), False)
         full = json.dumps(body(np.zeros((500, N_FEATURES)))).encode()
-        await asyncio.to_thread(_raw, port, (head + f"Content-Length: {len(full)}\r\n\r\n").encode() + full,
-                                False)
+        await asyncio.to_thread(
+            _raw, port, (head + f"Content-Length: {len(full)}\r\n\r\n").encode() + full, False
+        )
         await asyncio.sleep(0.05)
         await assert_serving(s, url)
 
@@ -212,7 +221,13 @@ def test_full_queue_sheds_with_503_and_slow_inference_times_out_with_504(registr
             await asyncio.sleep(0.005)
         await assert_serving(s, url)
 
-    run(registry, scenario, timeout_s=0.01, max_body_bytes=1 << 24, batch=BatchConfig(max_batch=64, queue_limit=1))
+    run(
+        registry,
+        scenario,
+        timeout_s=0.01,
+        max_body_bytes=1 << 24,
+        batch=BatchConfig(max_batch=64, queue_limit=1),
+    )
 
 
 def test_bearer_token_is_required_when_set(registry: Registry) -> None:
@@ -223,16 +238,21 @@ def test_bearer_token_is_required_when_set(registry: Registry) -> None:
                 assert r.status == 401 and r.headers["WWW-Authenticate"] == "Bearer"
         async with s.get(f"{url}/v2/health/live") as r:
             assert r.status == 200
-        async with s.post(f"{url}/v2/models/tiny/infer", json=req,
-                          headers={"Authorization": "Bearer secret"}) as r:
+        async with s.post(
+            f"{url}/v2/models/tiny/infer", json=req, headers={"Authorization": "Bearer secret"}
+        ) as r:
             assert r.status == 200
 
     run(registry, scenario, token="secret")
 
 
 def test_parse_rejects_non_numbers_and_accepts_nested_rows() -> None:
-    ok = parse_infer_request(json.dumps(body(np.ones((2, 3)), data=[[1, 2, 3], [4, 5, 6.5]])).encode(),
-                             "input", 3, {"label": "INT64"})
+    ok = parse_infer_request(
+        json.dumps(body(np.ones((2, 3)), data=[[1, 2, 3], [4, 5, 6.5]])).encode(),
+        "input",
+        3,
+        {"label": "INT64"},
+    )
     assert ok.X.dtype == np.float32 and ok.X.tolist() == [[1, 2, 3], [4, 5, 6.5]]
     with pytest.raises(ValueError, match="only numbers"):
         parse_infer_request(json.dumps(body(np.ones((1, 3)), data=[1, True, 2])).encode(), "input", 3, {})
@@ -247,9 +267,23 @@ def test_unknown_model_flag_is_a_user_error(registry: Registry) -> None:
 
 def test_sigterm_drains_in_flight_requests_then_exits(registry: Registry) -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "models.server", "--registry", str(registry.root),
-                             "--port", "0", "--grace", "1.5"], stdout=subprocess.PIPE, text=True,
-                            cwd=ROOT, env=env)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "models.server",
+            "--registry",
+            str(registry.root),
+            "--port",
+            "0",
+            "--grace",
+            "1.5",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=env,
+    )
     try:
         line = ""
         while "serving on" not in line:
@@ -257,8 +291,10 @@ def test_sigterm_drains_in_flight_requests_then_exits(registry: Registry) -> Non
             assert line, "server exited before serving"
         port = int(line.strip().rsplit(":", 1)[1])
         full = json.dumps(body(np.zeros((1, N_FEATURES)))).encode()
-        head = (f"POST /v2/models/tiny/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(full)}\r\n\r\n").encode()
+        head = (
+            f"POST /v2/models/tiny/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(full)}\r\n\r\n"
+        ).encode()
         finishing = socket.create_connection(("127.0.0.1", port), timeout=5)
         stuck = socket.create_connection(("127.0.0.1", port), timeout=5)
         finishing.sendall(head + full[:10])  # in flight: headers and part of the body

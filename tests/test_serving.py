@@ -68,8 +68,12 @@ def test_queue_limit_sheds_and_timeout_drops_late_requests() -> None:
 
 
 def test_max_delay_holds_a_lone_request_then_serves_it() -> None:
-    res = simulate(np.array([0.0, 0.5]), ServingConfig(max_batch=8, max_delay_s=0.01), ServiceCurve(0.0, 1e-3),
-                   np.random.default_rng(0))
+    res = simulate(
+        np.array([0.0, 0.5]),
+        ServingConfig(max_batch=8, max_delay_s=0.01),
+        ServiceCurve(0.0, 1e-3),
+        np.random.default_rng(0),
+    )
     np.testing.assert_allclose(res.start, [0.01, 0.51])
     np.testing.assert_allclose(res.latency, [0.011, 0.011])
 

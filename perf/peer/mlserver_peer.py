@@ -19,8 +19,17 @@ ROOT = Path(__file__).resolve().parents[2]
 PEER_VENV = ROOT / "results" / "peer-venv"
 
 
-def write_repository(repo_dir: Path, models: dict[str, Path], port: int, grpc_port: int, metrics_port: int,
-                     parallel_workers: int = 0, max_batch: int = 0, max_batch_ms: float = 0.0) -> Path:
+def write_repository(
+    repo_dir: Path,
+    models: dict[str, Path],
+    *,
+    port: int,
+    grpc_port: int,
+    metrics_port: int,
+    parallel_workers: int = 0,
+    max_batch: int = 0,
+    max_batch_ms: float = 0.0,
+) -> Path:
     """Write an MLServer model repository: one folder per model holding its booster and model-settings.
 
     ``parallel_workers = 0`` scores in the server process (MLServer's fastest setting for a small model on
@@ -29,15 +38,25 @@ def write_repository(repo_dir: Path, models: dict[str, Path], port: int, grpc_po
     if repo_dir.exists():
         shutil.rmtree(repo_dir)
     repo_dir.mkdir(parents=True)
-    settings = {"host": "127.0.0.1", "http_port": port, "grpc_port": grpc_port, "metrics_port": metrics_port,
-                "parallel_workers": parallel_workers, "debug": False, "metrics_endpoint": None}
+    settings = {
+        "host": "127.0.0.1",
+        "http_port": port,
+        "grpc_port": grpc_port,
+        "metrics_port": metrics_port,
+        "parallel_workers": parallel_workers,
+        "debug": False,
+        "metrics_endpoint": None,
+    }
     (repo_dir / "settings.json").write_text(json.dumps(settings, indent=2))
     for name, booster in models.items():
         d = repo_dir / name
         d.mkdir()
         shutil.copy(booster, d / "model.bst")
-        ms = {"name": name, "implementation": "mlserver_lightgbm.LightGBMModel",
-              "parameters": {"uri": "./model.bst", "version": "v1"}}
+        ms = {
+            "name": name,
+            "implementation": "mlserver_lightgbm.LightGBMModel",
+            "parameters": {"uri": "./model.bst", "version": "v1"},
+        }
         if max_batch > 0:
             ms.update(max_batch_size=max_batch, max_batch_time=max_batch_ms / 1000.0)
         (d / "model-settings.json").write_text(json.dumps(ms, indent=2))
@@ -45,7 +64,7 @@ def write_repository(repo_dir: Path, models: dict[str, Path], port: int, grpc_po
 
 
 def start(repo_dir: Path, port: int, log_path: Path, timeout_s: float = 120.0) -> subprocess.Popen:
-    """Start ``mlserver start repo_dir`` and wait until ``/v2/health/ready``; raises RuntimeError otherwise."""
+    """Start ``mlserver start repo_dir``, wait for ``/v2/health/ready``; raises RuntimeError otherwise."""
     exe = PEER_VENV / "bin" / "mlserver"
     if not exe.exists():
         raise RuntimeError(f"{exe} is missing: run `bash perf/peer/setup_mlserver.sh` first")
@@ -53,8 +72,9 @@ def start(repo_dir: Path, port: int, log_path: Path, timeout_s: float = 120.0) -
     # LightGBM's OpenMP pool spins on every core by default and starves the event loop on 2 cores: one
     # thread is the fair setting for single-row requests (and what MLServer's docs advise for small models).
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([str(exe), "start", str(repo_dir)], stdout=log, stderr=subprocess.STDOUT,
-                            cwd=repo_dir, env=env)
+    proc = subprocess.Popen(
+        [str(exe), "start", str(repo_dir)], stdout=log, stderr=subprocess.STDOUT, cwd=repo_dir, env=env
+    )
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -1,0 +1,308 @@
+"""The serving benchmark, all in one run on one machine (127.0.0.1 only, bounded in count and time).
+
+    .venv/bin/python -m perf.peer.compare [--step 5] [--skip-peer] [--skip-2000]
+
+1. Builds two LightGBM models on synthetic data into ``results/registry-bench`` (cached): ``light``
+   (200 trees, 31 leaves, 20 features, ~10-20 us per single row in onnxruntime) and ``heavy`` (500 trees,
+   255 leaves, 40 features, ~100 us per single row).
+2. For each model: ``purgatory serve`` with micro-batching on, then off, and MLServer's LightGBM runtime on
+   the same booster from its own venv (``perf/peer/setup_mlserver.sh``); the same open-loop rate sweep
+   finds the highest Poisson rate with p99 <= the SLO (default 100 ms) for each.
+3. Calibrates the simulator's serving queue (``sim.serving``) on the light model with batching on and
+   compares its p99 with the measured one at three load levels below saturation.
+4. 2,000 concurrent keep-alive connections for 30 s against the light model (closed loop): transport errors
+   must be zero and every answer a 200 or a deliberate 503.
+
+Writes ``results/bench/serving-compare.json`` and ``serving-compare.png``; prints ratios against our
+batching-off server measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+from models.pipeline import build_model
+from models.registry import Registry
+from models.train import TrainConfig
+from perf import load
+from perf.peer import mlserver_peer
+from sim.serving import ServiceCurve, ServingConfig, poisson_arrivals, simulate
+
+ROOT = Path(__file__).resolve().parents[2]
+OUT = ROOT / "results" / "bench"
+PORT, PEER_PORT = 8470, 8480
+MODELS = {  # name: (features, trees, leaves)
+    "light": (20, 200, 31),
+    "heavy": (40, 500, 255),
+}
+
+
+def build_models(registry: Registry) -> dict[str, object]:
+    """The benchmark models (cached in the registry by their configuration)."""
+    entries = {}
+    for name, (f, trees, leaves) in MODELS.items():
+        rng = np.random.default_rng(2024)
+        X = rng.standard_normal((40_000, f)).astype(np.float32)
+        y = (
+            X[:, 0] + 0.5 * X[:, 1] * X[:, 2] + np.sin(3 * X[:, 3]) + rng.standard_normal(len(X)) > 0
+        ).astype(int)
+        cfg = TrainConfig(n_trees=trees, num_leaves=leaves, min_data_in_leaf=5, learning_rate=0.05)
+        entries[name] = build_model(
+            name,
+            X,
+            y,
+            [f"f{i}" for i in range(f)],
+            cfg,
+            seed=7,
+            registry=registry,
+            cache_config={"generator": "compare-v1", "rows": len(X)},
+        )
+    return entries
+
+
+class OurServer:
+    """``python -m models.server`` in a subprocess; stopped with SIGTERM (graceful shutdown)."""
+
+    def __init__(self, registry: Registry, model: str, batching: bool, log: Path):
+        args = [
+            sys.executable,
+            "-m",
+            "models.server",
+            "--registry",
+            str(registry.root),
+            "--models",
+            model,
+            "--port",
+            str(PORT),
+            "--queue-limit",
+            "4096",
+        ]
+        if not batching:
+            args.append("--no-batching")
+        self.log = open(log, "w")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.log, text=True, cwd=ROOT)
+        line = ""
+        while "serving on" not in line:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise RuntimeError(f"server exited early; see {log}")
+
+    def stats(self, model: str) -> dict:
+        with urllib.request.urlopen(f"http://127.0.0.1:{PORT}/v2/stats", timeout=5) as r:
+            return json.loads(r.read())[model]
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=30)
+        self.log.close()
+
+
+def sweep(
+    url: str, model: str, slo: float, step: float, *, start: float, n_features: int | None = None
+) -> dict:
+    target = load.make_target(url, model, 1, seed=0, n_features=n_features)
+    asyncio.run(load.run_closed(target, 4, 2.0))  # warm-up (lazy initialisation, caches), not recorded
+    res = asyncio.run(load.sweep(target, slo, start=start, max_rate=40_000.0, step_s=step, seed=0))
+    last = max((r for r in res["runs"] if r["pass"]), key=lambda r: r["target_rate"], default=None)
+    print(
+        f"  {url} {model}: max rate with p99 <= {slo:g} ms = {res['max_rate']:.0f} req/s"
+        + (
+            f" (p99 {last['latency_ms']['p99']:.1f} ms, client cpu {last['client_cpu_cores']:.2f} cores,"
+            f" dispatch lag p99 {last['dispatch_lag_ms']['p99']:.2f} ms)"
+            if last
+            else ""
+        ),
+        flush=True,
+    )
+    return res
+
+
+def calibrate_and_check(server: OurServer, model: str, max_rate: float, step: float) -> dict:
+    """Fit the simulator's serving queue on the running server, then compare p99 at 3 loads below saturation.
+
+    Capacity: a closed loop at 64 connections gives throughput X and the mean batch B (from ``/v2/stats``),
+    so a batch of B takes B / X seconds; the model call's fixed cost comes from the per-batch-size timings.
+    Jitter: latencies of an open loop at 10% of the max rate, less the service time of one request, are
+    resampled and added outside the queue (client, loopback, scheduler time that uses no server capacity).
+    """
+    url = f"http://127.0.0.1:{PORT}"
+    target = load.make_target(url, model, 1, seed=1)
+    low = asyncio.run(load.run_open(target, 0.1 * max_rate, 2 * step, seed=5, raw=True))
+    before = server.stats(model)
+    sat = asyncio.run(load.run_closed(target, 64, step))
+    after = server.stats(model)
+    batch_rows = (after["rows"] - before["rows"]) / max(after["batches"] - before["batches"], 1)
+    sizes = np.array([int(k) for k in after["by_size"]], dtype=float)
+    per_batch = np.array([v[1] / v[0] for v in after["by_size"].values()])
+    model_fixed = float(np.polyfit(sizes, per_batch, 1)[1]) if len(sizes) > 2 else 0.0
+    curve = ServiceCurve.from_server(batch_rows, batch_rows / sat["achieved_rate"], max(model_fixed, 0.0))
+    jitter = np.maximum(low.pop("raw_latency_ok_s") - curve.mean(1), 0.0)
+    cfg = ServingConfig(workers=1, max_batch=64, queue_limit=4096, timeout_s=2.0)
+    levels = []
+    for frac in (0.3, 0.55, 0.8):
+        rate = frac * max_rate
+        meas = asyncio.run(load.run_open(target, rate, 2 * step, seed=11))
+        sims = [
+            simulate(
+                poisson_arrivals(rate, 2 * step, np.random.default_rng([s, 1])),
+                cfg,
+                curve,
+                np.random.default_rng([s, 2]),
+                jitter,
+            ).percentile(0.99)
+            * 1e3
+            for s in range(5)
+        ]
+        p99_sim, p99_meas = float(np.mean(sims)), meas["latency_ms"]["p99"]
+        levels.append(
+            {
+                "fraction_of_max": frac,
+                "rate": rate,
+                "p99_measured_ms": p99_meas,
+                "p99_sim_ms": p99_sim,
+                "relative_error": (p99_sim - p99_meas) / p99_meas if p99_meas else None,
+                "client_cpu_cores": meas["client_cpu_cores"],
+                "dispatch_lag_ms": meas["dispatch_lag_ms"],
+            }
+        )
+        print(f"  sim vs measured at {rate:.0f} req/s: p99 {p99_sim:.2f} vs {p99_meas:.2f} ms", flush=True)
+    return {
+        "curve": {"fixed_s": curve.fixed_s, "per_item_s": curve.per_item_s, "model_fixed_s": model_fixed},
+        "saturation": {"throughput": sat["achieved_rate"], "mean_batch_rows": batch_rows},
+        "low_load": low,
+        "jitter_p50_ms": float(np.median(jitter) * 1e3),
+        "jitter_p99_ms": float(np.quantile(jitter, 0.99) * 1e3),
+        "levels": levels,
+    }
+
+
+def connections_2000(duration: float) -> dict:
+    target = load.make_target(f"http://127.0.0.1:{PORT}", "light", 1, seed=2)
+    res = asyncio.run(load.run_closed(target, 2000, duration, drain_s=10.0))
+    ok = set(res["by_status"]) <= {"200", "503"}
+    print(
+        f"  2000 connections x {duration:g} s: {res['requests']} requests, {res['by_status']},"
+        f" transport errors {res['transport_errors']}, only 200/503: {ok}",
+        flush=True,
+    )
+    return res | {"only_200_or_503": ok}
+
+
+def figure(doc: dict, path: Path) -> None:
+    import matplotlib  # noqa: PLC0415 - only when a figure is drawn
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    names, values = [], []
+    for model, variants in doc["sweeps"].items():
+        for variant, res in variants.items():
+            names.append(f"{model}\n{variant}")
+            values.append(res["max_rate"])
+    axes[0].bar(range(len(values)), values, color=["C0", "C1", "C2"] * len(doc["sweeps"]))
+    axes[0].set_xticks(range(len(values)), names, fontsize=8)
+    axes[0].set(ylabel=f"highest rate with p99 <= {doc['slo_ms']:g} ms (req/s)", title="sustainable rate")
+    for model, variants in doc["sweeps"].items():
+        for variant, res in variants.items():
+            runs = sorted(res["runs"], key=lambda r: r["target_rate"])
+            axes[1].plot(
+                [r["achieved_rate"] for r in runs],
+                [r["latency_ms"]["p99"] or np.nan for r in runs],
+                "o-",
+                ms=3,
+                label=f"{model} {variant}",
+            )
+    axes[1].axhline(doc["slo_ms"], color="grey", ls="--")
+    axes[1].set(
+        xlabel="achieved rate (req/s)",
+        ylabel="p99 from scheduled send (ms)",
+        yscale="log",
+        title="open loop, Poisson arrivals",
+    )
+    axes[1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--step", type=float, default=5.0, help="seconds per sweep step")
+    p.add_argument("--slo-ms", type=float, default=100.0)
+    p.add_argument("--skip-peer", action="store_true")
+    p.add_argument("--skip-2000", action="store_true")
+    p.add_argument("--models", nargs="*", default=list(MODELS))
+    args = p.parse_args(argv)
+    OUT.mkdir(parents=True, exist_ok=True)
+    registry = Registry(ROOT / "results" / "registry-bench")
+    entries = build_models(registry)
+    doc = {"meta": load.meta(0), "slo_ms": args.slo_ms, "step_s": args.step, "sweeps": {}}
+    url = f"http://127.0.0.1:{PORT}"
+    for model in args.models:
+        doc["sweeps"][model] = {}
+        for batching in (True, False):
+            variant = "batching on" if batching else "batching off"
+            print(f"{model}: purgatory serve, {variant}", flush=True)
+            server = OurServer(registry, model, batching, OUT / f"server-{model}-{int(batching)}.log")
+            try:
+                time.sleep(0.5)
+                doc["sweeps"][model][variant] = sweep(url, model, args.slo_ms, args.step, start=500.0)
+                if batching and model == "light":
+                    doc["calibration"] = calibrate_and_check(
+                        server, model, doc["sweeps"][model][variant]["max_rate"], args.step
+                    )
+                    if not args.skip_2000:
+                        doc["connections_2000"] = connections_2000(30.0)
+            finally:
+                server.stop()
+        if not args.skip_peer:
+            print(f"{model}: MLServer (LightGBM runtime, own venv)", flush=True)
+            repo = mlserver_peer.write_repository(
+                OUT / f"mlserver-{model}",
+                {model: entries[model].booster_path},
+                port=PEER_PORT,
+                grpc_port=PEER_PORT + 1,
+                metrics_port=PEER_PORT + 2,
+            )
+            proc = mlserver_peer.start(repo, PEER_PORT, OUT / f"mlserver-{model}.log")
+            try:
+                doc["sweeps"][model]["MLServer"] = sweep(
+                    f"http://127.0.0.1:{PEER_PORT}",
+                    model,
+                    args.slo_ms,
+                    args.step,
+                    100.0,
+                    n_features=MODELS[model][0],
+                )
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
+    ratios = {}
+    for model, v in doc["sweeps"].items():
+        base = v["batching off"]["max_rate"] or float("nan")
+        ratios[model] = {k: r["max_rate"] / base for k, r in v.items()}
+        print(
+            f"{model}: max rate / batching-off = "
+            + ", ".join(f"{k} {x:.2f}" for k, x in ratios[model].items())
+        )
+    doc["ratios_vs_batching_off"] = ratios
+    path = OUT / "serving-compare.json"
+    path.write_text(json.dumps(doc, indent=2, sort_keys=True, default=float))
+    figure(doc, OUT / "serving-compare.png")
+    print(f"wrote {path} and serving-compare.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
