@@ -3,10 +3,10 @@
 Endpoints: ``GET /v2``, ``/v2/health/live``, ``/v2/health/ready``, ``GET /v2/models`` (listing, as
 KServe), ``POST /v2/repository/index``, ``GET /v2/models/{name}[/versions/{v}]``, ``.../ready``,
 ``POST .../infer``, and the extension ``GET /v2/stats`` (batch-size counters used to calibrate the
-simulator). Errors are an HTTP status with ``{"error": "..."}``: 400 bad request, 401 missing/wrong bearer token, 404 unknown model,
-413 body over the limit (checked from Content-Length before reading), 503 queue full or shutting down,
-504 request timeout. SIGTERM: readiness goes false, new requests get 503, in-flight ones finish within
-``--grace`` seconds.
+simulator). Errors are an HTTP status with ``{"error": "..."}``: 400 bad request, 401 missing/wrong
+bearer token, 404 unknown model, 413 body over the limit (checked from Content-Length before reading),
+503 queue full or shutting down, 504 request timeout. SIGTERM: readiness goes false, new requests get
+503, in-flight ones finish within ``--grace`` seconds.
 """
 
 from __future__ import annotations
