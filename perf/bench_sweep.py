@@ -36,7 +36,7 @@ from sim.domains.sepsis.model import get_model
 from sim.engine import git_commit
 from sim.sweep import build_design, parse_spec
 from sim.sweep_analysis import assemble
-from sim.sweep_runner import run_sweep
+from sim.sweep_runner import SweepStats, run_sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = ROOT / "scenarios" / "sepsis_spot.toml"
@@ -75,6 +75,40 @@ values = {ADOPTION}
 """
 
 
+def trivial(job: object, overrides: dict, seed: int) -> dict[str, float]:
+    """A run that does no work: what remains of a sweep's time is the runner's own cost."""
+    return {"k": float(seed % 7), "x": float(overrides["model.threshold"])}
+
+
+def rss_mb() -> float:
+    import psutil  # noqa: PLC0415 - only for the memory check
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def runner_cost(n_runs: int, workers: int, tmp: Path) -> dict:
+    """Zero-work runs through the whole runner: per-run cost (ms) and parent memory at 10% and 100%."""
+    path = tmp / "trivial.toml"
+    values = [round(0.01 * i, 2) for i in range(1, 51)]
+    path.write_text(f'[sweep]\nname = "runner_cost"\nbase = "{BASE.as_posix()}"\nroot_seed = 1\n'
+                    f'replications = {math.ceil(n_runs / 50)}\n[[axis]]\nparam = "model.threshold"\n'
+                    f"values = {values}\n")
+    spec, base = parse_spec(path)
+    design = build_design(spec)
+    total = len(design.points) * spec.replications
+    marks: dict[str, float] = {}
+
+    def probe(stats: SweepStats) -> None:
+        if stats.ran in (total // 10, total):
+            marks[f"rss_mb_at_{stats.ran}"] = rss_mb()
+
+    stats = run_sweep(spec, base, design, tmp / "trivial", workers=workers, progress=False,
+                      target=f"{__name__}:trivial", on_result=probe)
+    wall = stats.wall_seconds - stats.startup_seconds
+    return {"runs": stats.ran, "workers": workers, "wall_s": stats.wall_seconds,
+            "startup_s": stats.startup_seconds, "ms_per_run": 1000 * wall / stats.ran, **marks}
+
+
 def parent_cpu() -> float:
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
@@ -103,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=200, help="at least this many runs (default 200)")
     ap.add_argument("--horizon-days", type=int, default=28, help="simulated days per run (default 28)")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--trivial-runs", type=int, default=5000,
+                    help="zero-work runs: the runner's own per-run cost and memory (0: skip)")
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "bench-sweep")
     args = ap.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="bench-sweep-"))
@@ -117,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         resn = one(spec, base, design, tmp / f"w{args.workers}", args.workers)
         same = pd.read_parquet(tmp / "w1" / "runs.parquet").equals(
             pd.read_parquet(tmp / f"w{args.workers}" / "runs.parquet"))
+        cost = runner_cost(args.trivial_runs, args.workers, tmp) if args.trivial_runs else {}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     speedup = res1["wall_s"] / resn["wall_s"]
@@ -128,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         "horizon_days": args.horizon_days, "results": [res1, resn], "speedup": speedup,
         "identical_frames": bool(same), "worker_hours_per_10k_runs": 10_000 * per_run / 3600,
         "worker_hours_per_10k_runs_incl_overhead": 10_000 * per_run * (1 + resn["overhead"]) / 3600,
+        "runner_cost_zero_work_runs": cost,
     }
     print(f"{'workers':>7} {'runs':>5} {'wall s':>8} {'own s':>8} {'own/run s':>9} {'overhead':>9} "
           f"{'startup s':>9} {'after su':>9} {'parent ms/run':>13}")
@@ -140,6 +178,10 @@ def main(argv: list[str] | None = None) -> int:
           "(target <= 5%); "
           f"frames identical: {same}; 10,000 runs of this size: {result['worker_hours_per_10k_runs']:.2f} "
           f"worker-hours; load average before {load0:.2f} on {os.cpu_count()} CPUs")
+    if cost:
+        print(f"runner's own cost ({cost['runs']} zero-work runs on {cost['workers']} workers): "
+              f"{cost['ms_per_run']:.2f} ms per run after {cost['startup_s']:.1f} s start-up; parent RSS "
+              + ", ".join(f"{v:.0f} MB at {k.rsplit('_', 1)[1]} runs" for k, v in cost.items() if "rss" in k))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
     return 0 if same else 1

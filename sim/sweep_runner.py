@@ -142,7 +142,8 @@ def write_part(parts: Path, out: Outcome) -> Path:
             "error": [out.error] * n, "kpi": names, "value": [out.kpis.get(k, float("nan")) for k in names]}
     table = pa.table(cols, schema=PART_SCHEMA)
     path = part_path(parts, t.run_id, out.status == "ok")
-    write_atomic(path, lambda p: pq.write_table(table, p, compression="none"))
+    write_atomic(path, lambda p: pq.write_table(table, p, compression="none", use_dictionary=False,
+                                                write_statistics=False, store_schema=False))  # ~1.5 ms
     if out.status == "ok":
         part_path(parts, t.run_id, ok=False).unlink(missing_ok=True)
     return path
@@ -351,11 +352,14 @@ def init_out(spec: SweepSpec, base: Scenario, design: Design, out: Path, session
 
 def run_sweep(spec: SweepSpec, base: Scenario, design: Design, out: Path, *, workers: int = 1,
               scheduler: str | None = None, dask_local: bool = False, resume: bool = False,
-              retry_failed: bool = False, progress: bool = True, target: str = DEFAULT_TARGET) -> SweepStats:
+              retry_failed: bool = False, progress: bool = True, target: str = DEFAULT_TARGET,
+              on_result: Callable[[SweepStats], None] | None = None) -> SweepStats:
     """Run every unfinished run of the sweep, writing a part as each finishes (assemble the outputs after).
 
-    Raises UserError, before anything is written, for an output folder that belongs to another sweep or
-    an unreachable scheduler.
+    ``target`` ("module:function", called as ``f(job, overrides, seed) -> headline dict``) replaces the
+    engine, e.g. for tests; ``on_result(stats)`` is called after each run's part is written. Raises
+    UserError, before anything is written, for an output folder that belongs to another sweep or an
+    unreachable scheduler.
     """
     out = Path(out)
     sessions = check_out(spec, out, resume)
@@ -382,7 +386,7 @@ def run_sweep(spec: SweepSpec, base: Scenario, design: Design, out: Path, *, wor
         session = {"resume": resume, "backend": stats.backend, "skipped": stats.skipped}
         interrupted = True
         try:
-            _consume(outcomes, parts, stats, bar)
+            _consume(outcomes, parts, stats, bar, on_result)
             interrupted = False
         finally:
             outcomes.close()  # stops the pool (or releases the cluster's futures) on any exit
@@ -399,7 +403,8 @@ def run_sweep(spec: SweepSpec, base: Scenario, design: Design, out: Path, *, wor
     return stats
 
 
-def _consume(outcomes: Iterator[Outcome], parts: Path, stats: SweepStats, bar: Any) -> None:
+def _consume(outcomes: Iterator[Outcome], parts: Path, stats: SweepStats, bar: Any,
+             on_result: Callable[[SweepStats], None] | None) -> None:
     t0 = time.perf_counter()
     for out in outcomes:
         if stats.ran == 0:
@@ -411,3 +416,5 @@ def _consume(outcomes: Iterator[Outcome], parts: Path, stats: SweepStats, bar: A
             stats.failed += 1
             bar.set_postfix(failed=stats.failed, last_error=out.error[:60], refresh=False)
         bar.update(1)
+        if on_result is not None:
+            on_result(stats)
