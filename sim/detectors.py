@@ -80,32 +80,66 @@ def _ks_pvalue(d: np.ndarray, n: int, m: int) -> np.ndarray:
 Grid = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
-def _row_stats(a: np.ndarray, b: np.ndarray, edges: np.ndarray,
-               grid: Grid | None) -> tuple[np.ndarray, np.ndarray, float, float]:
-    """Bin counts of a and b at ``edges``, KS statistic and W1 of one pair of sorted samples."""
+def _ks_at(a: np.ndarray, b: np.ndarray, idx: np.ndarray | None) -> int:
+    """n m times the largest |F_a - F_b| seen from the b points ``b[idx]`` (all of b if None).
+
+    ``F_a(b_j) = r_j / n`` and ``F_a(b_j-) = l_j / n``; at the last point of a tie group of b, F_b - F_a is
+    largest right at b_j, and F_a - F_b is largest just before the first point of a group. ``idx`` must
+    cover whole tie groups.
+    """
     n, m = a.shape[0], b.shape[0]
-    ca = np.searchsorted(a, edges, "right")
-    cb = np.searchsorted(b, edges, "right")
-    # KS: F_a(b_j) = r_j / n and F_a(b_j-) = l_j / n; the sup is at the ends of the tie groups of b
-    r = np.searchsorted(a, b, "right")
-    hit = a[np.maximum(r - 1, 0)] == b
+    bs = b if idx is None else b[idx]
+    j = np.arange(m, dtype=np.int64) if idx is None else idx.astype(np.int64)
+    if bs.size == 0:
+        return 0
+    r = np.searchsorted(a, bs, "right")
+    hit = a[np.maximum(r - 1, 0)] == bs
     hit &= r > 0
     if hit.any():
         l_ = r.copy()
-        l_[hit] = np.searchsorted(a, b[hit], "left")
+        l_[hit] = np.searchsorted(a, bs[hit], "left")
     else:
         l_ = r
-    j = np.arange(m, dtype=np.int64)
-    new = np.not_equal(b[1:], b[:-1])
-    if new.all():           # no ties inside the window: every point ends and starts its own group
-        d_minus = ((j + 1) * n - r * m).max()
-        d_plus = (l_ * m - j * n).max()
-    else:
-        first = np.r_[True, new]
-        last = np.r_[new, True]
-        d_minus = ((j[last] + 1) * n - r[last] * m).max()
-        d_plus = (l_[first] * m - j[first] * n).max()
-    ks = max(int(d_minus), int(d_plus), 0) / (n * m)
+    new = np.not_equal(bs[1:], bs[:-1])
+    if new.all():           # no ties: every point ends and starts its own group
+        return int(max(((j + 1) * n - r * m).max(), (l_ * m - j * n).max()))
+    first, last = np.r_[True, new], np.r_[new, True]
+    return int(max(((j[last] + 1) * n - r[last] * m).max(), (l_[first] * m - j[first] * n).max()))
+
+
+def _ks_statistic(a: np.ndarray, b: np.ndarray, grid_points: int = 16384) -> float:
+    """Exact two-sample KS statistic of sorted samples ``a`` and ``b`` (ties handled).
+
+    Large samples are screened on a grid of ``grid_points`` order statistics of ``a``: the differences at
+    the grid values are exact, each open interval between grid values gets an upper bound from the CDFs at
+    its ends, and only the b points inside intervals whose bound beats the best exact value are examined.
+    """
+    n, m = a.shape[0], b.shape[0]
+    if n < 16 * grid_points:
+        return max(_ks_at(a, b, None), 0) / (n * m)
+    g = np.unique(a[(np.arange(1, grid_points, dtype=np.int64) * n) // grid_points])
+    ar, al = np.searchsorted(a, g, "right"), np.searchsorted(a, g, "left")
+    br, bl = np.searchsorted(b, g, "right"), np.searchsorted(b, g, "left")
+    best = int(max(np.abs(ar * m - br * n).max(), np.abs(al * m - bl * n).max()))
+    # intervals (-inf, g0), (g0, g1), ..., (g_last, inf): counts at their ends
+    a_lo, a_hi = np.r_[0, ar], np.r_[al, n]
+    b_lo, b_hi = np.r_[0, br], np.r_[bl, m]
+    bound = np.maximum(a_hi * m - b_lo * n, b_hi * n - a_lo * m)
+    cand = np.flatnonzero((bound > best) & (b_hi > b_lo))
+    if cand.size:
+        lens = b_hi[cand] - b_lo[cand]
+        offs = np.repeat(b_lo[cand] - np.r_[0, np.cumsum(lens)[:-1]], lens)
+        idx = offs + np.arange(lens.sum())
+        best = max(best, _ks_at(a, b, idx))
+    return max(best, 0) / (n * m)
+
+
+def _row_stats(a: np.ndarray, b: np.ndarray, edges: np.ndarray,
+               grid: Grid | None) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Bin counts of a and b at ``edges``, KS statistic and W1 of one pair of sorted samples."""
+    ca = np.searchsorted(a, edges, "right")
+    cb = np.searchsorted(b, edges, "right")
+    ks = _ks_statistic(a, b)
     if grid is None:
         w = float(np.abs(a.astype(np.float64) - b).mean())
     else:

@@ -103,3 +103,18 @@ def test_bad_input_raises_user_error() -> None:
         calibrate(X, 20, level=0.7, rng=rng)
     with pytest.raises(UserError, match="n_resamples"):
         calibrate(X, 20, level=0.01, n_resamples=50, rng=rng)
+
+
+@pytest.mark.parametrize("case", range(6))
+def test_screened_ks_on_large_samples_is_exact(case: int) -> None:
+    """The grid-screened KS equals the all-points computation (and scipy) on large samples."""
+    from sim.detectors import _ks_statistic  # noqa: PLC0415 - private helper under test
+
+    rng = np.random.default_rng([13, case])
+    n, m = 40_000 + 7919 * case, 25_000 + 3 * case
+    a = rng.standard_normal(n).astype(np.float32)
+    b = (rng.standard_normal(m) + (0.0, 0.003, 0.03)[case % 3]).astype(np.float32)
+    if case >= 3:
+        a, b = np.round(a, 2), np.round(b, 2)
+    got = _ks_statistic(np.sort(a), np.sort(b), grid_points=256)
+    assert got == pytest.approx(ks_2samp(a, b, method="asymp").statistic, abs=1e-12)
