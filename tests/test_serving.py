@@ -90,3 +90,24 @@ def test_same_seed_same_result_and_calibration_fit() -> None:
     assert a == b
     with pytest.raises(ValueError, match="sorted"):
         simulate(arrivals[::-1], cfg, curve, np.random.default_rng(0))
+
+
+def test_readiness_sizes_workers_for_the_slo() -> None:
+    from sim.readiness import workers_needed  # noqa: PLC0415 - the CLI module is imported only here
+
+    curve = ServiceCurve.from_server(64, 64 / 1000.0)  # one worker: 1,000 req/s at saturation
+    assert workers_needed(300.0, curve, 0.1, 64) == 1
+    need = workers_needed(2500.0, curve, 0.1, 64)
+    assert 3 <= need <= 4  # 2.5 workers of pure capacity, plus queueing margin
+
+
+def test_readiness_cli_states_peak_capacity_and_workers(capsys: pytest.CaptureFixture) -> None:
+    from sim.errors import UserError  # noqa: PLC0415
+    from sim.readiness import main  # noqa: PLC0415
+
+    scenario = "scenarios/sepsis_spot.toml"
+    assert main([scenario, "--peak-rate", "1500", "--capacity", "1000"]) == 0
+    out = capsys.readouterr().out
+    assert "peak 1500.0 req/s" in out and "1000 req/s at saturation" in out and "workers for p99" in out
+    with pytest.raises(UserError, match="--capacity"):
+        main([scenario, "--peak-rate", "10", "--capacity", "-1"])
