@@ -120,11 +120,13 @@ def assemble(spec: SweepSpec, design: Design, out: Path, figures: bool = True) -
 # ---------------------------------------------------------------- sensitivity
 
 CAVEAT_COMMON = (
-    "Indices are computed on the mean of each KPI over the {reps} replication(s) at each point. Simulation "
-    "noise that the replications do not average away acts like an extra input: it inflates total indices and "
-    "can push first-order estimates below zero. Read the bootstrap 95% CIs before ranking parameters; "
-    "overlapping CIs mean the design cannot tell the parameters apart."
+    "Everything here is computed on the mean of each KPI over the {reps} replication(s) at each point. "
+    "Simulation noise that the replications do not average away acts like an extra input: it inflates total "
+    "indices, can push first-order estimates below zero and blurs correlations. Read the 95% CIs (bootstrap "
+    "over base rows or trajectories) before ranking parameters; overlapping CIs mean the design cannot tell "
+    "the parameters apart. Per-point means and t intervals are in summary.parquet."
 )
+
 CAVEATS = {
     "sobol": "Sobol indices (Saltelli 2010 first-order, Jansen 1999 total) from N = {n} base rows "
              "({points} points for {k} parameters). With N below about 500 the CIs are wide and S1 may be "

@@ -383,7 +383,8 @@ def run_sweep(spec: SweepSpec, base: Scenario, design: Design, out: Path, *, wor
                    dynamic_ncols=True, desc=spec.name, smoothing=0.05)
         bar.set_postfix(workers=stats.workers, failed=0)
         t0 = time.perf_counter()
-        session = {"resume": resume, "backend": stats.backend, "skipped": stats.skipped}
+        session = {"resume": resume, "backend": stats.backend, "skipped": stats.skipped,
+                   "git_commit": git_commit(), "package_version": package_version()}
         interrupted = True
         try:
             _consume(outcomes, parts, stats, bar, on_result)
