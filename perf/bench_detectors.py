@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     cur = (rng.standard_normal((n, f), dtype=np.float32) * 1.05 + 0.02).astype(np.float32)
 
     t0 = time.perf_counter()
-    reference = Reference(ref, bins=args.bins)
+    reference = Reference(ref, bins=args.bins, threads=args.threads)
     t_fit = time.perf_counter() - t0
     t_cmp = []
     for _ in range(args.repeat):

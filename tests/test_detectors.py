@@ -44,7 +44,7 @@ def test_threads_give_identical_results_and_float32_works() -> None:
     a = rng.standard_normal((5000, 6)).astype(np.float32)
     b = (rng.standard_normal((4000, 6)) * 1.2).astype(np.float32)
     ref = Reference(a)
-    one, two = ref.compare(b), ref.compare(b, threads=2)
+    one, two = ref.compare(b), Reference(a, threads=2).compare(b, threads=2)
     for s in (*STATS, "ks_pvalue"):
         np.testing.assert_array_equal(one[s], two[s])
     assert list(one.to_frame().columns) == [*STATS, "ks_pvalue"]
