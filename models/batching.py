@@ -38,13 +38,16 @@ class BatchConfig:
 
     max_batch: most rows per model call; max_delay_ms: longest wait after the oldest queued request for more
     (0 = take what is queued, the adaptive default); queue_limit: most requests in the system per model;
-    inline_us: batches whose estimated model time is below this many microseconds run on the event loop.
+    inline_us: batches whose estimated model time is below this many microseconds run on the event loop;
+    max_wait_ms: shed new requests while the oldest queued one has waited longer than this (None = never),
+    so that an overloaded server answers 503 at once instead of 504 after the timeout.
     """
 
     max_batch: int = 64
     max_delay_ms: float = 0.0
     queue_limit: int = 2048
     inline_us: float = 1000.0
+    max_wait_ms: float | None = None
 
     def __post_init__(self) -> None:
         if self.max_batch < 1:
@@ -83,10 +86,10 @@ class BatchStats:
 
 
 class _Item:
-    __slots__ = ("X", "fut")
+    __slots__ = ("X", "fut", "t")
 
-    def __init__(self, X: np.ndarray, fut: asyncio.Future):
-        self.X, self.fut = X, fut
+    def __init__(self, X: np.ndarray, fut: asyncio.Future, t: float):
+        self.X, self.fut, self.t = X, fut, t
 
 
 class MicroBatcher:
@@ -123,7 +126,8 @@ class MicroBatcher:
     def submit(self, X: np.ndarray) -> asyncio.Future:
         """Queue ``X`` (float32 [N, F]); the future resolves to the model outputs for these rows.
 
-        Raises QueueFullError when ``queue_limit`` requests are already in the system. Cancelling the future
+        Raises QueueFullError when ``queue_limit`` requests are already in the system, or when the oldest
+        queued request has waited more than ``max_wait_ms``. Cancelling the future
         (e.g. ``asyncio.wait_for`` timing out) drops the request before it is scored.
         """
         if self.pending >= self.config.queue_limit:
@@ -131,9 +135,15 @@ class MicroBatcher:
             raise QueueFullError(
                 f"queue full ({self.pending} requests in the system, limit {self.config.queue_limit})"
             )
-        fut = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        max_wait = self.config.max_wait_ms
+        if max_wait is not None and self._queue and (now - self._queue[0].t) * 1e3 > max_wait:
+            self.stats.shed += 1
+            raise QueueFullError(f"overloaded: queued requests have waited over {max_wait:g} ms")
+        fut = loop.create_future()
         self.pending += 1
-        self._queue.append(_Item(X, fut))
+        self._queue.append(_Item(X, fut, now))
         self._wake.set()
         return fut
 

@@ -383,6 +383,12 @@ def _parser() -> argparse.ArgumentParser:
         "--queue-limit", type=int, default=2048, help="requests in the system per model; 503 past it"
     )
     p.add_argument("--timeout", type=float, default=2.0, help="seconds before 504")
+    p.add_argument(
+        "--max-wait-ms",
+        type=float,
+        default=None,
+        help="shed (503) while the oldest queued request has waited longer (default: half of --timeout)",
+    )
     p.add_argument("--max-body", type=int, default=1 << 20, help="bytes; 413 past it")
     p.add_argument("--grace", type=float, default=10.0, help="seconds in-flight requests get after SIGTERM")
     return p
@@ -413,7 +419,12 @@ def config_from_args(args: argparse.Namespace, token: str | None) -> ServerConfi
         token=token,
         batching=not args.no_batching,
         grace_s=args.grace,
-        batch=BatchConfig(args.max_batch, args.max_delay_ms, args.queue_limit),
+        batch=BatchConfig(
+            max_batch=args.max_batch,
+            max_delay_ms=args.max_delay_ms,
+            queue_limit=args.queue_limit,
+            max_wait_ms=args.max_wait_ms if args.max_wait_ms is not None else args.timeout * 1e3 / 2,
+        ),
     )
 
 

@@ -282,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
                     model,
                     args.slo_ms,
                     args.step,
-                    100.0,
+                    start=100.0,
                     n_features=MODELS[model][0],
                 )
             finally:
