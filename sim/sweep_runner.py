@@ -77,6 +77,7 @@ class Outcome:
     error: str = ""
     kpis: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0  # the run's own wall time inside the worker
+    fatal: bool = False  # a spec error that every run would hit (unknown KPI): the sweep stops
 
 
 def run_id(point: int, rep: int) -> str:
@@ -103,17 +104,16 @@ def execute(job: Job, task: Task) -> Outcome:
     t0 = time.perf_counter()
     try:
         headline = _target(job.target)(job, dict(task.overrides), task.seed)
-        if job.kpis:
-            missing = [k for k in job.kpis if k not in headline]
-            if missing:
-                raise KeyError(f"KPI {missing[0]!r} is not a headline KPI; "
-                               f"available: {', '.join(sorted(headline))}")
-            headline = {k: headline[k] for k in job.kpis}
-        kpis = {str(k): float(v) for k, v in headline.items()}
-        return Outcome(task, "ok", "", kpis, time.perf_counter() - t0)
     except Exception as err:  # a failing run is recorded; the sweep goes on
         msg = f"{type(err).__name__}: {err}"[:4000]
         return Outcome(task, "error", msg, {}, time.perf_counter() - t0)
+    seconds = time.perf_counter() - t0
+    missing = [k for k in job.kpis if k not in headline]
+    if missing:
+        msg = f"sweep.kpis: {missing[0]!r} is not a headline KPI; available: {', '.join(sorted(headline))}"
+        return Outcome(task, "error", msg, {}, seconds, fatal=True)
+    kpis = {str(k): float(headline[k]) for k in (job.kpis or headline)}
+    return Outcome(task, "ok", "", kpis, seconds)
 
 
 # ---------------------------------------------------------------- storage
@@ -385,10 +385,13 @@ def run_sweep(spec: SweepSpec, base: Scenario, design: Design, out: Path, *, wor
         t0 = time.perf_counter()
         session = {"resume": resume, "backend": stats.backend, "skipped": stats.skipped,
                    "git_commit": git_commit(), "package_version": package_version()}
-        interrupted = True
+        interrupted, stopped_by = True, ""
         try:
             _consume(outcomes, parts, stats, bar, on_result)
             interrupted = False
+        except UserError as err:
+            stopped_by = str(err)
+            raise
         finally:
             outcomes.close()  # stops the pool (or releases the cluster's futures) on any exit
             bar.close()
@@ -396,6 +399,8 @@ def run_sweep(spec: SweepSpec, base: Scenario, design: Design, out: Path, *, wor
             manifest["sessions"].append(session | {"ran": stats.ran, "failed": stats.failed,
                                                    "interrupted": interrupted})
             manifest["status"] = "interrupted" if interrupted else "assembling"
+            if stopped_by:
+                manifest |= {"status": "stopped", "error": stopped_by}
             _write_json(out / "manifest.json", manifest)
     timing = {"backend": stats.backend, "workers": stats.workers, "ran": stats.ran,
               "wall_seconds": stats.wall_seconds, "run_seconds": stats.run_seconds,
@@ -408,6 +413,8 @@ def _consume(outcomes: Iterator[Outcome], parts: Path, stats: SweepStats, bar: A
              on_result: Callable[[SweepStats], None] | None) -> None:
     t0 = time.perf_counter()
     for out in outcomes:
+        if out.fatal:
+            raise UserError(out.error)
         if stats.ran == 0:
             stats.startup_seconds = max(0.0, time.perf_counter() - t0 - out.seconds)
         write_part(parts, out)

@@ -103,3 +103,8 @@ def test_a_run_that_raises_is_recorded_and_a_retry_replaces_it(tmp_path: Path) -
     assert err[0]["status"] == "error" and "x = 1" in err[0]["error"]
     write_part(parts, Outcome(bad.task, "ok", "", {"k": 1.0}))  # a successful retry replaces the error part
     assert sorted(p.name for p in parts.iterdir()) == ["p000001-r0000.parquet", "p000002-r0000.parquet"]
+
+
+def test_an_unknown_kpi_stops_the_sweep_with_the_available_names() -> None:
+    out = execute(Job({}, "test", ("k", "nope"), target=f"{__name__}:boom"), Task(2, 0, 5, (("x", 2),)))
+    assert out.fatal and out.error.startswith("sweep.kpis: 'nope' is not a headline KPI; available: k, other")
