@@ -7,11 +7,13 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import lightgbm as lgb
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from models.export import threshold_probe_rows
 from models.registry import Registry
 from models.scorer import OnnxScorer
 from perf import batch, batch_models
@@ -215,3 +217,19 @@ def test_register_hook(tmp_path: Path, model: batch_models.BenchModel) -> None:
     finally:
         batch_models._CATALOGUE.pop("tuple-model")
         batch_models._CATALOGUE.pop("lazy-missing")
+
+
+def test_tuned_ort_regressor_graph_matches_exported_classifier(model: batch_models.BenchModel,
+                                                               rows: np.ndarray) -> None:
+    booster = lgb.Booster(model_file=str(model.entry.booster_path))
+    X = np.concatenate([rows, threshold_probe_rows(booster, rows)])
+    want = OnnxScorer(model.entry.onnx_path, threads=1).predict_proba(X)
+    cfg = {"threads": 1, "graph": "regressor", "chunk_rows": 999}
+    tuned = batch_models.TunedOrt(model.entry.onnx_path, cfg)
+    got = tuned.predict_proba(X)
+    assert np.max(np.abs(got - want)) < 1e-6
+    assert np.array_equal(got > 0.5, want > 0.5)
+    best, table = batch_models.tune_ort(model.entry.onnx_path, rows[:2_000], threads=2, rounds=1)
+    assert len(table) == len(batch_models.ort_candidates(2)) == 16
+    assert all(r["parity_ok"] and r["rows_per_s"] > 0 for r in table)
+    assert best["threads"] in (1, 2) and best["graph"] in ("classifier", "regressor")
