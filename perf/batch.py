@@ -75,6 +75,11 @@ def _rss_mb() -> float:
     return psutil.Process().memory_info().rss / 2**20
 
 
+def _cpu_s() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
 def peak_rss_mb() -> float:
     """Peak RSS of this process (MB) since it was exec'd: Linux ``VmHWM``, else ``ru_maxrss``.
 
@@ -108,6 +113,7 @@ def _child_case(spec: dict) -> dict:
 
             bar = tqdm(total=spec["records"], unit="rows", unit_scale=True, leave=False,
                        desc=f"{spec['runtime']} {data.label(spec['records'])}", file=sys.stderr)
+        cpu0 = _cpu_s()
         try:
             out |= data.stream_score(src, Path(spec["pred"]), predict, features, chunk_rows=chunk,
                                      nan_policy=spec["nan_policy"], progress=bar.update if bar else None)
@@ -121,7 +127,7 @@ def _child_case(spec: dict) -> dict:
         for n, part in data.iter_chunks(pf, features, buf):
             X[at:at + n] = part
             at += n
-        passes, t_start = 0, time.perf_counter()
+        passes, t_start, cpu0 = 0, time.perf_counter(), _cpu_s()
         while True:  # repeat small sizes until the timing is at least ~1 s
             predict(X)
             passes += 1
@@ -130,6 +136,8 @@ def _child_case(spec: dict) -> dict:
                 break
         out |= {"rows": len(X), "score_s": elapsed / passes, "wall_s": elapsed / passes, "passes": passes,
                 "read_s": None, "write_s": None, "nan_rows": 0}
+    out["cpu_s"] = (_cpu_s() - cpu0) / out.get("passes", 1)  # CPU seconds of one timed pass
+    out["cpu_share"] = out["cpu_s"] / (out["wall_s"] * spec["threads"])  # < 1: threads idle or starved
     out["peak_rss_mb"] = peak_rss_mb()
     out["note"] = getattr(getattr(predict, "__self__", None), "note", None)
     return out
@@ -298,7 +306,8 @@ def _print_row(r: dict) -> None:
         split = f"  read {r['read_s']:.2f}s score {r['score_s']:.2f}s write {r['write_s']:.2f}s"
     head = f"{data.label(r['records']):>6} {r['runtime']:<10} {r['mode']:<6}"
     speed = f"{r['rows_per_s'] / 1e6:8.3f} Mrows/s wall {r['wall_s']:8.2f}s"
-    print(f"{head} {speed} peak {rss_txt}{split}", flush=True)
+    cpu = f" cpu {r['cpu_share']:.0%}" if r.get("cpu_share") is not None else ""
+    print(f"{head} {speed} peak {rss_txt}{cpu}{split}", flush=True)
 
 
 # ------------------------------------------------------------------------------------------------ report
