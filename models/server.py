@@ -41,7 +41,8 @@ MODELS = web.AppKey("models", dict)
 class ServerConfig:
     """Server settings. max_body_bytes: 413 above; timeout_s: 504 after; token: bearer token or None;
     batching: micro-batch (True) or score each request on its own in the handler (False); grace_s: how long
-    in-flight requests may take to finish after SIGTERM."""
+    in-flight requests may take to finish after SIGTERM; max_inflight: requests being handled at once
+    (past it: 503 before the body is read, so an event loop facing thousands of connections stays short)."""
 
     max_body_bytes: int = 1 << 20
     timeout_s: float = 2.0
@@ -49,6 +50,7 @@ class ServerConfig:
     batching: bool = True
     batch: BatchConfig = field(default_factory=BatchConfig)
     grace_s: float = 10.0
+    max_inflight: int = 256
 
 
 class ServedModel:
@@ -199,6 +201,8 @@ def create_app(models: dict[str, ServedModel], config: ServerConfig | None = Non
                 return _error(401, "missing or wrong bearer token", **{"WWW-Authenticate": "Bearer"})
         if state["draining"] and path not in PUBLIC_PATHS:
             return _error(503, "server is shutting down", Connection="close")
+        if state["inflight"] >= config.max_inflight and path not in PUBLIC_PATHS:
+            return _error(503, f"server busy ({config.max_inflight} requests in flight)")
         state["inflight"] += 1
         try:
             return await handler(request)
@@ -391,6 +395,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--max-body", type=int, default=1 << 20, help="bytes; 413 past it")
     p.add_argument("--grace", type=float, default=10.0, help="seconds in-flight requests get after SIGTERM")
+    p.add_argument("--max-inflight", type=int, default=256, help="requests handled at once; 503 past it")
     return p
 
 
@@ -401,6 +406,7 @@ def config_from_args(args: argparse.Namespace, token: str | None) -> ServerConfi
         ("--queue-limit", args.queue_limit, 1),
         ("--max-body", args.max_body, 1),
         ("--workers", args.workers, 1),
+        ("--max-inflight", args.max_inflight, 1),
     ):
         if value < low:
             raise UserError(f"{flag} = {value}: must be >= {low}")
@@ -419,6 +425,7 @@ def config_from_args(args: argparse.Namespace, token: str | None) -> ServerConfi
         token=token,
         batching=not args.no_batching,
         grace_s=args.grace,
+        max_inflight=args.max_inflight,
         batch=BatchConfig(
             max_batch=args.max_batch,
             max_delay_ms=args.max_delay_ms,

@@ -336,3 +336,20 @@ def test_batcher_sheds_while_the_oldest_request_waits_too_long() -> None:
         await batcher.stop()
 
     asyncio.run(scenario())
+
+
+def test_requests_past_max_inflight_are_refused_before_reading(registry: Registry) -> None:
+    async def scenario(s: aiohttp.ClientSession, url: str, _app) -> None:
+        port = int(url.rsplit(":", 1)[1])
+        head = "POST /v2/models/tiny/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"
+        _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(head.encode())  # in flight, waiting for the rest of its body
+        await writer.drain()
+        await asyncio.sleep(0.1)
+        async with s.post(f"{url}/v2/models/tiny/infer", json=body(np.zeros((1, N_FEATURES)))) as r:
+            assert r.status == 503 and "busy" in (await r.json())["error"]
+        writer.close()
+        await asyncio.sleep(0.1)
+        await assert_serving(s, url)
+
+    run(registry, scenario, max_inflight=1)

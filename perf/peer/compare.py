@@ -149,7 +149,7 @@ def calibrate_and_check(server: OurServer, model: str, max_rate: float, step: fl
     jitter = np.maximum(low.pop("raw_latency_ok_s") - curve.mean(1), 0.0)
     cfg = ServingConfig(workers=1, max_batch=64, queue_limit=4096, timeout_s=2.0)
     levels = []
-    for frac in (0.3, 0.55, 0.8):
+    for frac in (0.25, 0.45, 0.65):
         rate = frac * max_rate
         meas = asyncio.run(load.run_open(target, rate, 2 * step, seed=11))
         sims = [
