@@ -152,13 +152,18 @@ def _ci(boot: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _sobol(design: Design, y: np.ndarray, gen: np.random.Generator, n_boot: int) -> list[dict]:
-    """S1 = mean(fB (fABi - fA)) / V, ST = mean((fA - fABi)^2) / (2 V), V = var of fA and fB pooled."""
+    """S1 = mean(fB (fABi - fA)) / V, ST = mean((fA - fABi)^2) / (2 V), V = var of fA and fB pooled.
+
+    Outputs are centred on the pooled mean of fA and fB first: S1's expectation is unchanged (E fABi =
+    E fA) and its variance drops a lot when the KPI's mean is far from zero.
+    """
     k = len(design.params)
     blocks = np.asarray(design.blocks)
     f = {b: y[blocks == b] for b in ["A", "B", *[f"AB{i}" for i in range(k)]]}
     keep = np.all(np.isfinite(np.vstack(list(f.values()))), axis=0)
-    f = {b: v[keep] for b, v in f.items()}
     n = int(keep.sum())
+    centre = float(np.mean(np.r_[f["A"][keep], f["B"][keep]])) if n else 0.0
+    f = {b: v[keep] - centre for b, v in f.items()}
     idx = np.vstack([np.arange(n), gen.integers(0, n, size=(n_boot, n))]) if n > 1 else np.zeros((1, n), int)
     fa, fb = f["A"][idx], f["B"][idx]
     var = np.var(np.concatenate([fa, fb], axis=1), axis=1, ddof=1) if n > 1 else np.array([np.nan])
