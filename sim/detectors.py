@@ -75,6 +75,16 @@ def _quantile_grid(n: int, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return ia, ib, (u - prev) / float(n * m)
 
 
+def _row_std(T: np.ndarray) -> np.ndarray:
+    """Population standard deviation of each row, in float64 one row at a time (no [F, n] temporaries)."""
+    out = np.empty(T.shape[0])
+    for k in range(T.shape[0]):
+        v = T[k].astype(np.float64)
+        v -= v.mean()
+        out[k] = np.sqrt(np.dot(v, v) / v.size)
+    return out
+
+
 def _bin_edges(a_sorted: np.ndarray, bins: int) -> np.ndarray:
     """[K, bins-1] quantile edges of each sorted row (order statistic at ceil(k n / bins))."""
     n = a_sorted.shape[1]
@@ -232,7 +242,7 @@ class Reference:
                             f"{X.shape[1]} columns")
         self.sorted = sorted_columns(X, threads)
         self.edges = _bin_edges(self.sorted, self.bins)
-        self.std = self.sorted.std(axis=1, dtype=np.float64)
+        self.std = _row_std(self.sorted)
 
     def compare(self, X: np.ndarray, threads: int = 1) -> Comparison:
         """Every statistic of window ``X`` [rows, F] against the reference.
@@ -322,7 +332,7 @@ def calibrate(X_ref: np.ndarray, window: int, *, level: float = 0.05, n_resample
         idx = [rng.permutation(n)[: n1 + m1] for _ in reps]
         A = np.concatenate([sorted_columns(X[i[:n1]]) for i in idx])
         Bw = np.concatenate([sorted_columns(X[i[n1:]]) for i in idx])
-        st = pairwise_stats(A, Bw, _bin_edges(A, bins), A.std(axis=1, dtype=np.float64))
+        st = pairwise_stats(A, Bw, _bin_edges(A, bins), _row_std(A))
         for s in STATS:
             vals[s][start:start + len(reps)] = st[s].reshape(len(reps), F)
     k = min(int(np.ceil((1 - level) * (n_resamples + 1))), n_resamples)
