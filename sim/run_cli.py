@@ -45,7 +45,9 @@ def _one(args: tuple[str, int]):
     from sim.engine import run
     from sim.scenario import load_scenario
     path, seed = args
-    return run(load_scenario(path), seed)
+    result = run(load_scenario(path), seed)
+    result.details = {}  # in-memory state (generators, the scorer) does not cross processes
+    return result
 
 
 def print_summary(summary: dict, elapsed: float, out: Path) -> None:

@@ -81,11 +81,16 @@ class SepsisCare:
         self.neg_hist = np.zeros((n, 200))  # recent non-septic score histogram per site (for recalibration)
         self.ref_neg_hist = np.zeros(200)
         self.log_or = np.log(self.tr["mortality_odds_per_hour"])
+        self._base_cache: dict[tuple[str, float], np.ndarray] = {}
 
     # --- drifted per-site parameters ---------------------------------------------------------------------
-    def site_param(self, name: str, base: float | np.ndarray, t: float) -> np.ndarray:
-        vec = np.broadcast_to(np.asarray(base, dtype=np.float64), self.beds.shape)
-        return self.ctx.drift.apply(name, vec, t)
+    def site_param(self, name: str, base: float, t: float) -> np.ndarray:
+        """Per-site value of a driftable generator parameter at hour ``t``."""
+        key = (name, base)
+        vec = self._base_cache.get(key)
+        if vec is None:
+            vec = self._base_cache[key] = np.full(self.beds.shape, base, dtype=np.float64)
+        return self.ctx.drift.apply(name, vec, t) if name in self.ctx.drift.params else vec
 
     def admit(self, t: float) -> None:
         h, p, rng = self.h, self.p, self.adm_rng
@@ -149,7 +154,7 @@ class SepsisCare:
         day = int(t // 24)
         site = a["site"][:n]
         septic = a["septic"][:n]
-        rows = np.flatnonzero(ctx.live[site] & ~a["resolved"][:n])
+        rows = np.flatnonzero(ctx.live[site] & ~a["resolved"][:n] & (t < a["leave"][:n]))
         if len(rows) == 0:
             return
         scores = self.scorer.predict_proba(X[rows]) if self.scorer is not None else self.oracle_scores(t, rows)
@@ -268,13 +273,14 @@ class SepsisCare:
                 self.screen(t, X, sev)
                 self.score_and_alert(t, X)
                 self.resolve(t)
-                pd_w = c.a["weight"][:n] / 24.0
+                a = c.a
+                present = t < a["leave"][:n]
+                pd_w = np.where(present, a["weight"][:n] / 24.0, 0.0)
                 ctx.kpi.add("patient_days", site, pd_w, day)
                 on = ctx.live[site]
                 ctx.kpi.add("live_patient_days", site[on], pd_w[on], day)
-                a = c.a
                 gone = a["resolved"][:n] | (t + 1 >= a["leave"][:n])
-                if gone.any():
+                if gone.sum() > 0.1 * n:  # compact in batches; gone patients are masked out until then
                     c.keep(~gone)
             if int(t) % 24 == 23:
                 self.end_of_day(t)
