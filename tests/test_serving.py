@@ -111,3 +111,17 @@ def test_readiness_cli_states_peak_capacity_and_workers(capsys: pytest.CaptureFi
     assert "peak 1500.0 req/s" in out and "1000 req/s at saturation" in out and "workers for p99" in out
     with pytest.raises(UserError, match="--capacity"):
         main([scenario, "--peak-rate", "10", "--capacity", "-1"])
+
+
+def test_tick_burst_beyond_capacity_turns_into_late_and_shed_predictions() -> None:
+    """A top-of-the-hour burst: 20,000 scores in 1 s against ~10,000 req/s of capacity is late or shed;
+    spread over a minute the same burst is all on time."""
+    from sim.serving import tick_outcome  # noqa: PLC0415
+
+    curve = ServiceCurve.from_server(64, 64 / 10_000.0)
+    cfg = ServingConfig(workers=1, max_batch=64, queue_limit=5000, timeout_s=2.0)
+    burst = tick_outcome(20_000, 1.0, cfg, curve, np.random.default_rng(0), deadline_s=0.5)
+    spread = tick_outcome(20_000, 60.0, cfg, curve, np.random.default_rng(0), deadline_s=0.5)
+    assert burst["on_time"] < 0.8 and burst["shed"] > 0.2 and burst["late"] > 0
+    assert spread["on_time"] == 1.0 and spread["p99_s"] < 0.05
+    assert tick_outcome(0, 1.0, cfg, curve, np.random.default_rng(0), deadline_s=0.5)["on_time"] == 1.0
