@@ -280,6 +280,7 @@ def plot_all(runs: pd.DataFrame, params: list[str], fig_dir: Path, title: str) -
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
+    from matplotlib.ticker import MaxNLocator  # noqa: PLC0415
 
     fig_dir.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -299,7 +300,10 @@ def plot_all(runs: pd.DataFrame, params: list[str], fig_dir: Path, title: str) -
                 ax.fill_between(xs, c["ci_low"], c["ci_high"], color=f"C{i}", alpha=0.2, lw=0)
             if not numeric:
                 ax.set_xticks(list(order.values()), [str(v) for v in order])
-            ax.set_xlabel(param)
+            else:
+                ax.xaxis.set_major_locator(MaxNLocator(5))
+            binned = numeric and g[param].nunique() > MAX_LEVELS
+            ax.set_xlabel(f"{param} (10 quantile bins)" if binned else param)
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7, loc="best", title="bands: 95% CI", title_fontsize=7)
         axes[0][0].set_ylabel(str(kpi))
