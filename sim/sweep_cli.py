@@ -29,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="purgatory sweep", description=__doc__.split("\n\n")[1])
     p.add_argument("spec", help="sweep spec (TOML), e.g. scenarios/sweeps/sepsis_levers.toml")
     p.add_argument("--workers", type=int, default=None,
-                   help="worker processes (default: CPU count); with --dask-local the number of Dask workers")
+                   help="worker processes (default: CPU count); with --dask-local the number of Dask "
+                        "workers; with --scheduler ignored (the cluster's worker threads are used)")
     backend = p.add_mutually_exclusive_group()
     backend.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster, e.g. tcp://10.0.0.5:8786")
     backend.add_argument("--dask-local", action="store_true",
