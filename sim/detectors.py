@@ -168,6 +168,28 @@ def _row_stats(a: np.ndarray, b: np.ndarray, edges: np.ndarray,
     return ca, cb, ks, w
 
 
+def binned_stats(ref_counts: np.ndarray, cur_counts: np.ndarray) -> dict[str, np.ndarray]:
+    """PSI and JS distance from bin counts (or weights) [K, B] of the reference and the window, per row.
+
+    For monitors that keep histograms instead of rows: the bins should be quantile bins of the reference.
+    Proportions are floored at ``PSI_EPS`` for PSI only. Rows with an empty window give NaN.
+    """
+    ref = np.atleast_2d(np.asarray(ref_counts, dtype=np.float64))
+    cur = np.atleast_2d(np.asarray(cur_counts, dtype=np.float64))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = ref / ref.sum(axis=1, keepdims=True)
+        q = cur / cur.sum(axis=1, keepdims=True)
+        pe, qe = np.maximum(p, PSI_EPS), np.maximum(q, PSI_EPS)
+        psi = ((qe - pe) * np.log(qe / pe)).sum(axis=1)
+        mix = 0.5 * (p + q)
+        kl_p = np.where(p > 0, p * np.log2(p / mix), 0.0).sum(axis=1)
+        kl_q = np.where(q > 0, q * np.log2(q / mix), 0.0).sum(axis=1)
+    js = np.sqrt(np.clip(0.5 * (kl_p + kl_q), 0.0, 1.0))
+    empty = ~(cur.sum(axis=1) > 0)
+    psi[empty], js[empty] = np.nan, np.nan
+    return {"psi": psi, "js": js}
+
+
 def _finish(rows: list[tuple[np.ndarray, np.ndarray, float, float]], n: int, m: int,
             ref_std: np.ndarray) -> dict[str, np.ndarray]:
     """PSI, JS, normalised W1, KS and its p-value from the per-row results of :func:`_row_stats`."""
@@ -175,17 +197,10 @@ def _finish(rows: list[tuple[np.ndarray, np.ndarray, float, float]], n: int, m: 
     ks, w = np.array([r[2] for r in rows]), np.array([r[3] for r in rows])
     K = ca.shape[0]
     z = np.zeros((K, 1), dtype=np.int64)
-    p = np.diff(np.hstack([z, ca, z + n]), axis=1) / n
-    q = np.diff(np.hstack([z, cb, z + m]), axis=1) / m
-    pe, qe = np.maximum(p, PSI_EPS), np.maximum(q, PSI_EPS)
-    psi = ((qe - pe) * np.log(qe / pe)).sum(axis=1)
-    mix = 0.5 * (p + q)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        kl_p = np.where(p > 0, p * np.log2(p / mix), 0.0).sum(axis=1)
-        kl_q = np.where(q > 0, q * np.log2(q / mix), 0.0).sum(axis=1)
-    js = np.sqrt(np.clip(0.5 * (kl_p + kl_q), 0.0, 1.0))
-    scale = np.where(ref_std > 0, ref_std, 1.0)
-    return {"psi": psi, "js": js, "wasserstein": w / scale, "ks": ks, "ks_pvalue": _ks_pvalue(ks, n, m)}
+    out = binned_stats(np.diff(np.hstack([z, ca, z + n]), axis=1), np.diff(np.hstack([z, cb, z + m]), axis=1))
+    out["wasserstein"] = w / np.where(ref_std > 0, ref_std, 1.0)
+    out["ks"], out["ks_pvalue"] = ks, _ks_pvalue(ks, n, m)
+    return out
 
 
 def pairwise_stats(a_sorted: np.ndarray, b_sorted: np.ndarray, edges: np.ndarray,

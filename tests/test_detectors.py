@@ -118,3 +118,18 @@ def test_screened_ks_on_large_samples_is_exact(case: int) -> None:
         a, b = np.round(a, 2), np.round(b, 2)
     got = _ks_statistic(np.sort(a), np.sort(b), grid_points=256)
     assert got == pytest.approx(ks_2samp(a, b, method="asymp").statistic, abs=1e-12)
+
+
+def test_binned_stats_from_histograms_match_row_statistics() -> None:
+    from sim.detectors import binned_stats  # noqa: PLC0415
+
+    rng = np.random.default_rng(17)
+    a, b = rng.standard_normal((3000, 4)), rng.standard_normal((800, 4)) * 1.3
+    ref = Reference(a)
+    comp = ref.compare(b)
+    count = [[np.diff(np.r_[0, (x[:, k, None] <= ref.edges[k]).sum(axis=0), len(x)]) for k in range(4)]
+             for x in (a, b)]
+    got = binned_stats(np.array(count[0]), np.array(count[1]))
+    np.testing.assert_allclose(got["psi"], comp["psi"], rtol=1e-12)
+    np.testing.assert_allclose(got["js"], comp["js"], rtol=1e-12)
+    assert np.isnan(binned_stats(np.ones((1, 5)), np.zeros((1, 5)))["psi"]).all()
