@@ -226,6 +226,10 @@ def main(argv: list[str]) -> int:
     data_dir = args.data_dir or out / "data"
     cache, preds = out / "cache" / model.entry.key, out / "preds"
     load_start = os.getloadavg()
+    specs: dict[tuple, dict] = {}
+
+    def machine() -> dict:
+        return machine_info() | {"loadavg_start": load_start, "loadavg_end": os.getloadavg()}
     runtimes, setup = _setup_runtimes(args, model, cache)
     sizes = [None] if args.input else args.sizes
     rows: list[dict] = []
@@ -252,7 +256,8 @@ def main(argv: list[str]) -> int:
                         "progress": not args.no_progress and n >= 1_000_000}
                 res = run_case(spec)
                 row = {"records": n, "runtime": rt, "mode": mode, "rows_per_s": res["rows"] / res["wall_s"],
-                       "threads": args.threads, "chunk_rows": args.chunk_rows, **res, "spec": spec}
+                       "threads": args.threads, "chunk_rows": args.chunk_rows, **res}
+                specs[(rt, mode, n)] = spec
                 if mode == "stream":
                     ref = ref or pred
                     row["max_abs_diff_vs_first"] = data.compare_scores(ref, pred)
@@ -263,15 +268,13 @@ def main(argv: list[str]) -> int:
 
             rows.append(_dask_case(args, model, src, n, preds, ref=ref, dask_batch=DaskBatch))
             _print_row(rows[-1])
+        write_outputs(summarise(rows, machine(), model, args, setup) | {"complete": False}, out)  # so far
     first_1m = _pick(rows, "ort", "memory", 1_000_000)
     if first_1m and max(r["records"] for r in rows) > 1_000_000:  # bracket the long runs: load drifts
-        again = run_case({**first_1m["spec"], "progress": False})
+        again = run_case({**specs[("ort", "memory", 1_000_000)], "progress": False})
         rows.append({**first_1m, **again, "rows_per_s": again["rows"] / again["wall_s"], "repeat": True})
         _print_row(rows[-1])
-    for r in rows:
-        r.pop("spec", None)
-    machine = machine_info() | {"loadavg_start": load_start, "loadavg_end": os.getloadavg()}
-    report = summarise(rows, machine, model, args, setup)
+    report = summarise(rows, machine(), model, args, setup) | {"complete": True}
     write_outputs(report, out)
     print(json.dumps(report["ratios"], indent=2))
     print(f"bench batch: wrote {out / 'batch.json'} and {out / 'batch.png'}")
