@@ -104,3 +104,21 @@ def headline(ctx) -> dict[str, float]:
         "model_auroc": float(card.get("auroc", float("nan"))),
         "model_auprc": float(card.get("auprc", float("nan"))),
     }
+
+
+def serving_demand(scenario) -> dict:
+    """Peak scoring requests per second at full rollout, for ``purgatory readiness``.
+
+    Every inpatient is scored once an hour (one request per patient-hour) at every hospital. Vitals are
+    charted in rounds, so requests cluster: we take the hour's requests arriving within the first 15 minutes
+    (a peak factor of 4 over the hourly mean), an assumption to revisit with a real feed's timestamps.
+    """
+    h = scenario.section("hospitals")
+    rng = np.random.default_rng(scenario.get("scenario.root_seed"))
+    beds = np.clip(rng.lognormal(np.log(h["beds_median"]), h["beds_sigma"], h["count"]), h["beds_min"], h["beds_max"])
+    census = float(np.round(beds).sum() * h["occupancy"])
+    mean_rate = census / 3600.0
+    peak_factor = 4.0
+    return {"peak_rate": mean_rate * peak_factor,
+            "basis": f"{census:,.0f} inpatients at {h['count']} hospitals scored hourly "
+                     f"({mean_rate:.1f} req/s mean), charting rounds concentrate each hour into 15 min (x{peak_factor:g})"}
