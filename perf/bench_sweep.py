@@ -125,6 +125,7 @@ def one(spec, base, design, out: Path, workers: int) -> dict:
     wall_after = stats.wall_seconds - stats.startup_seconds
     return {"workers": workers, "runs": n, "failed": stats.failed, "wall_s": stats.wall_seconds,
             "own_s": stats.run_seconds, "own_per_run_s": stats.run_seconds / n,
+            "own_cpu_s": stats.run_cpu_seconds, "cpu_per_run_s": stats.run_cpu_seconds / n,
             "overhead": (stats.wall_seconds * workers - stats.run_seconds) / stats.run_seconds,
             "startup_s": stats.startup_seconds,
             "overhead_after_startup": (wall_after * workers - stats.run_seconds) / stats.run_seconds,
@@ -158,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
     speedup = res1["wall_s"] / resn["wall_s"]
     per_run = (res1["own_s"] + resn["own_s"]) / (res1["runs"] + resn["runs"])
+    cpu_per_run = (res1["own_cpu_s"] + resn["own_cpu_s"]) / (res1["runs"] + resn["runs"])
     result = {
         "benchmark": "sweep", "schema_version": 1, "git_commit": git_commit(),
         "python": platform.python_version(),
@@ -165,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         "horizon_days": args.horizon_days, "results": [res1, resn], "speedup": speedup,
         "identical_frames": bool(same), "worker_hours_per_10k_runs": 10_000 * per_run / 3600,
         "worker_hours_per_10k_runs_incl_overhead": 10_000 * per_run * (1 + resn["overhead"]) / 3600,
+        "cpu_hours_per_10k_runs": 10_000 * cpu_per_run / 3600,
         "runner_cost_zero_work_runs": cost,
     }
     print(f"{'workers':>7} {'runs':>5} {'wall s':>8} {'own s':>8} {'own/run s':>9} {'overhead':>9} "
@@ -177,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{res1['overhead']:.1%} (1 worker), {resn['overhead']:.1%} ({args.workers} workers) "
           "(target <= 5%); "
           f"frames identical: {same}; 10,000 runs of this size: {result['worker_hours_per_10k_runs']:.2f} "
-          f"worker-hours; load average before {load0:.2f} on {os.cpu_count()} CPUs")
+          f"worker-hours ({result['cpu_hours_per_10k_runs']:.2f} CPU-hours); "
+          f"load average before {load0:.2f} on {os.cpu_count()} CPUs")
     if cost:
         print(f"runner's own cost ({cost['runs']} zero-work runs on {cost['workers']} workers): "
               f"{cost['ms_per_run']:.2f} ms per run after {cost['startup_s']:.1f} s start-up; parent RSS "

@@ -77,6 +77,7 @@ class Outcome:
     error: str = ""
     kpis: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0  # the run's own wall time inside the worker
+    cpu_seconds: float = 0.0  # the worker's CPU time for the run (unaffected by other load on the machine)
     fatal: bool = False  # a spec error that every run would hit (unknown KPI): the sweep stops
 
 
@@ -101,19 +102,19 @@ def _target(name: str) -> Callable[[Job, dict[str, Any], int], dict[str, float]]
 
 def execute(job: Job, task: Task) -> Outcome:
     """Run one task in a worker; any exception becomes an ``error`` outcome carrying its message."""
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     try:
         headline = _target(job.target)(job, dict(task.overrides), task.seed)
     except Exception as err:  # a failing run is recorded; the sweep goes on
         msg = f"{type(err).__name__}: {err}"[:4000]
-        return Outcome(task, "error", msg, {}, time.perf_counter() - t0)
-    seconds = time.perf_counter() - t0
+        return Outcome(task, "error", msg, {}, time.perf_counter() - t0, time.process_time() - c0)
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     missing = [k for k in job.kpis if k not in headline]
     if missing:
         msg = f"sweep.kpis: {missing[0]!r} is not a headline KPI; available: {', '.join(sorted(headline))}"
-        return Outcome(task, "error", msg, {}, seconds, fatal=True)
+        return Outcome(task, "error", msg, {}, seconds, cpu, fatal=True)
     kpis = {str(k): float(headline[k]) for k in (job.kpis or headline)}
-    return Outcome(task, "ok", "", kpis, seconds)
+    return Outcome(task, "ok", "", kpis, seconds, cpu)
 
 
 # ---------------------------------------------------------------- storage
@@ -292,6 +293,7 @@ class SweepStats:
     failed: int = 0
     wall_seconds: float = 0.0
     run_seconds: float = 0.0  # sum of the runs' own time inside the workers
+    run_cpu_seconds: float = 0.0  # sum of the workers' CPU time for the runs
     startup_seconds: float = 0.0  # wall time to the first result minus its own time (process start, imports)
     backend: str = "pool"
     workers: int = 1
@@ -404,6 +406,7 @@ def run_sweep(spec: SweepSpec, base: Scenario, design: Design, out: Path, *, wor
             _write_json(out / "manifest.json", manifest)
     timing = {"backend": stats.backend, "workers": stats.workers, "ran": stats.ran,
               "wall_seconds": stats.wall_seconds, "run_seconds": stats.run_seconds,
+              "run_cpu_seconds": stats.run_cpu_seconds,
               "startup_seconds": stats.startup_seconds}
     _write_json(out / "timing.json", timing)
     return stats
@@ -420,6 +423,7 @@ def _consume(outcomes: Iterator[Outcome], parts: Path, stats: SweepStats, bar: A
         write_part(parts, out)
         stats.ran += 1
         stats.run_seconds += out.seconds
+        stats.run_cpu_seconds += out.cpu_seconds
         if out.status != "ok":
             stats.failed += 1
             bar.set_postfix(failed=stats.failed, last_error=out.error[:60], refresh=False)
