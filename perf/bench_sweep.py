@@ -14,7 +14,10 @@ the same process, one after the other, with the model trained and registered bef
 
 Writes ``results/bench-sweep/bench.json``. Not part of the default test run.
 
-    python -m perf.bench_sweep [--runs 200] [--horizon-days 28] [--workers 2]
+    python -m perf.bench_sweep [--runs 200] [--horizon-days 28] [--workers 2] [--run-costs [--full]]
+
+``--run-costs`` also times one run of each example spec in ``scenarios/sweeps/`` (and with ``--full`` one
+run of the full 172-hospital, one-year SPOT scenario) for the docs' cost table.
 """
 
 from __future__ import annotations
@@ -109,6 +112,32 @@ def runner_cost(n_runs: int, workers: int, tmp: Path) -> dict:
             "startup_s": stats.startup_seconds, "ms_per_run": 1000 * wall / stats.ran, **marks}
 
 
+def run_costs(include_full: bool) -> list[dict]:
+    """CPU and wall seconds of one run (first point, first seed) of each example spec, and of full SPOT."""
+    from sim import engine  # noqa: PLC0415
+    from sim.scenario import apply_overrides, load_scenario  # noqa: PLC0415
+
+    cases = []
+    for path in sorted((ROOT / "scenarios" / "sweeps").glob("*.toml")):
+        spec, base = parse_spec(path)
+        cases.append((path.stem, apply_overrides(base, build_design(spec).overrides(0)), spec.seeds[0]))
+    if include_full:
+        cases.append(("sepsis_spot (172 hospitals, 365 days)", load_scenario(BASE), 1))
+    rows = []
+    for name, scenario, seed in cases:
+        if scenario.get("model.kind") == "onnx":
+            get_model(scenario.to_dict())  # training is not part of a run's cost
+        t0, c0 = time.perf_counter(), time.process_time()
+        engine.run(scenario, seed)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        rows.append({"case": name, "hospitals": scenario.get("hospitals.count"),
+                     "days": scenario.get("scenario.horizon_days"), "model": scenario.get("model.kind"),
+                     "wall_s": wall, "cpu_s": cpu, "cpu_hours_per_10k_runs": 10_000 * cpu / 3600})
+        print(f"one run of {name}: {cpu:.2f} s CPU ({wall:.2f} s wall) -> 10,000 runs = "
+              f"{rows[-1]['cpu_hours_per_10k_runs']:.1f} CPU-hours", flush=True)
+    return rows
+
+
 def parent_cpu() -> float:
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
@@ -140,8 +169,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--trivial-runs", type=int, default=5000,
                     help="zero-work runs: the runner's own per-run cost and memory (0: skip)")
+    ap.add_argument("--run-costs", action="store_true",
+                    help="also time one run of each example spec (first point) for the cost table")
+    ap.add_argument("--full", action="store_true", help="with --run-costs, also one full SPOT run (minutes)")
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "bench-sweep")
     args = ap.parse_args(argv)
+    costs = run_costs(args.full) if args.run_costs else []
     tmp = Path(tempfile.mkdtemp(prefix="bench-sweep-"))
     try:
         spec_path = tmp / "bench_sweep.toml"
@@ -168,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         "identical_frames": bool(same), "worker_hours_per_10k_runs": 10_000 * per_run / 3600,
         "worker_hours_per_10k_runs_incl_overhead": 10_000 * per_run * (1 + resn["overhead"]) / 3600,
         "cpu_hours_per_10k_runs": 10_000 * cpu_per_run / 3600,
-        "runner_cost_zero_work_runs": cost,
+        "runner_cost_zero_work_runs": cost, "run_costs": costs,
     }
     print(f"{'workers':>7} {'runs':>5} {'wall s':>8} {'own s':>8} {'own/run s':>9} {'overhead':>9} "
           f"{'startup s':>9} {'after su':>9} {'parent ms/run':>13}")
