@@ -293,6 +293,14 @@ def _scale(axes: tuple[Axis, ...], u: np.ndarray) -> list[tuple]:
     return list(zip(*cols, strict=True))
 
 
+def _engine(cls: Any, gen: np.random.Generator, **kw: Any) -> Any:
+    """A scipy.stats.qmc engine driven by ``gen`` (``rng=`` since SciPy 1.15, ``seed=`` before)."""
+    try:
+        return cls(rng=gen, **kw)
+    except TypeError:
+        return cls(seed=gen, **kw)
+
+
 def build_design(spec: SweepSpec) -> Design:
     """The design's points, deterministic for a given spec (samplers seeded from ``root_seed``)."""
     axes, k, n = spec.axes, len(spec.axes), spec.samples
@@ -307,11 +315,11 @@ def build_design(spec: SweepSpec) -> Design:
 
     gen = Streams(spec.root_seed).generator(f"sweep.design.{spec.design}")
     if spec.design == "lhs":
-        u = qmc.LatinHypercube(d=k, rng=gen).random(n)
+        u = _engine(qmc.LatinHypercube, gen, d=k).random(n)
         return Design(params, _scale(axes, u), ["lhs"] * n, list(range(n)))
     if spec.design == "sobol":
         # Saltelli (2010) layout: blocks A, B and AB_i (A with column i from B), N rows each
-        ab = qmc.Sobol(d=2 * k, scramble=True, rng=gen).random_base2(int(math.log2(n)))
+        ab = _engine(qmc.Sobol, gen, d=2 * k, scramble=True).random_base2(int(math.log2(n)))
         a_mat, b_mat = ab[:, :k], ab[:, k:]
         mats, blocks = [a_mat, b_mat], ["A", "B"]
         for i in range(k):
