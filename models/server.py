@@ -19,6 +19,7 @@ import multiprocessing as mp
 import os
 import signal
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +36,8 @@ PUBLIC_PATHS = frozenset({"/v2/health/live", "/v2/health/ready", "/v2"})
 OUTPUTS = {"label": "INT64", "probabilities": "FP32"}
 STATE = web.AppKey("state", dict)
 MODELS = web.AppKey("models", dict)
+#: requests always admitted, even when congested (they keep the handling-time estimate fresh)
+MIN_ADMITTED = 8
 
 
 @dataclass(frozen=True)
@@ -190,7 +193,10 @@ def _error(status: int, message: str, **headers: str) -> web.Response:
 def create_app(models: dict[str, ServedModel], config: ServerConfig | None = None) -> web.Application:
     """The aiohttp application serving ``models``; usable with aiohttp's test server or AppRunner."""
     config = config or ServerConfig()
-    state = {"draining": False, "inflight": 0}
+    # handle_s: running mean of seconds from admission to answer; past half the timeout the server admits
+    # only a few requests at a time (503 for the rest), so a starved event loop sheds instead of timing out.
+    state = {"draining": False, "inflight": 0, "handle_s": 0.0}
+    congested_s = config.timeout_s / 2
 
     @web.middleware
     async def guard(request: web.Request, handler):
@@ -201,13 +207,18 @@ def create_app(models: dict[str, ServedModel], config: ServerConfig | None = Non
                 return _error(401, "missing or wrong bearer token", **{"WWW-Authenticate": "Bearer"})
         if state["draining"] and path not in PUBLIC_PATHS:
             return _error(503, "server is shutting down", Connection="close")
-        if state["inflight"] >= config.max_inflight and path not in PUBLIC_PATHS:
-            return _error(503, f"server busy ({config.max_inflight} requests in flight)")
+        if path not in PUBLIC_PATHS and (
+            state["inflight"] >= config.max_inflight
+            or (state["inflight"] >= MIN_ADMITTED and state["handle_s"] > congested_s)
+        ):
+            return _error(503, f"server busy ({state['inflight']} requests in flight)")
         state["inflight"] += 1
+        t0 = time.perf_counter()
         try:
             return await handler(request)
         finally:
             state["inflight"] -= 1
+            state["handle_s"] = 0.95 * state["handle_s"] + 0.05 * (time.perf_counter() - t0)
 
     def model_or_404(request: web.Request) -> ServedModel:
         name = request.match_info["name"]

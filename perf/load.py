@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import gc
 import json
+import os
 import platform
 import subprocess
 import time
@@ -364,6 +365,7 @@ def summarize(
         "goodput": float((ok & (lat * 1e3 <= slo_ms)).sum()) / duration,
         "slo_ms": slo_ms,
         "client_cpu_cores": client_cpu,
+        "loadavg_1m": os.getloadavg()[0],
     } | ({"raw_latency_ok_s": lat[ok]} if raw else {})
 
 
@@ -389,8 +391,9 @@ async def sweep(
 ) -> dict:
     """Highest Poisson rate whose p99 stays within ``slo_ms``: geometric ramp, then bisection.
 
-    At most ``log(max/start)/log(growth) + 1 + refine`` runs of ``step_s`` seconds each. Returns
-    ``{"max_rate": ..., "runs": [...]}`` (max_rate 0 when even ``start`` fails).
+    At most ``log(max/start)/log(growth) + 1 + refine`` runs of ``step_s`` seconds each (when ``start``
+    fails, up to 4 halvings look below it first). Returns ``{"max_rate": ..., "runs": [...]}`` (max_rate 0
+    when even ``start / 16`` fails).
     """
     runs: list[dict] = []
 
@@ -410,6 +413,12 @@ async def sweep(
         else:
             fail = rate
             break
+    for _ in range(4 if best == 0 else 0):  # even the start failed: look down, halving
+        rate = fail / 2
+        if await one(rate):
+            best = rate
+            break
+        fail = rate
     if fail is not None and best > 0:
         for _ in range(refine):
             mid = (best + fail) / 2

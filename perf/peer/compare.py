@@ -45,6 +45,7 @@ MODELS = {  # name: (features, trees, leaves)
     "light": (20, 200, 31),
     "heavy": (40, 500, 255),
 }
+START = {"light": 500.0, "heavy": 200.0}  # first rate of each sweep (req/s)
 
 
 def build_models(registry: Registry) -> dict[str, object]:
@@ -172,6 +173,7 @@ def calibrate_and_check(server: OurServer, model: str, max_rate: float, step: fl
                 "p99_sim_ms": p99_sim,
                 "relative_error": (p99_sim - p99_meas) / p99_meas if p99_meas else None,
                 "client_cpu_cores": meas["client_cpu_cores"],
+                "loadavg_1m": meas["loadavg_1m"],
                 "dispatch_lag_ms": meas["dispatch_lag_ms"],
             }
         )
@@ -257,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
             server = OurServer(registry, model, batching, OUT / f"server-{model}-{int(batching)}.log")
             try:
                 time.sleep(0.5)
-                doc["sweeps"][model][variant] = sweep(url, model, args.slo_ms, args.step, start=500.0)
+                doc["sweeps"][model][variant] = sweep(url, model, args.slo_ms, args.step, start=START[model])
                 if batching and model == "light":
                     doc["calibration"] = calibrate_and_check(
                         server, model, doc["sweeps"][model][variant]["max_rate"], args.step
