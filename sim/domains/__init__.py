@@ -17,6 +17,8 @@ from types import ModuleType
 
 DOMAINS: dict[str, str] = {
     "sepsis": "sim.domains.sepsis",
+    "fleet": "sim.domains.fleet",
+    "plant": "sim.domains.plant",
 }
 
 

@@ -1,0 +1,123 @@
+"""Ford Transit fleet predictive maintenance: a pilot region that stalls, or a fixed rollout that scales.
+
+Sites are dealer regions. Vans degrade (``maintenance/degradation.py``), a LightGBM model scored in ONNX flags
+vans likely to fail within ``model.horizon_days``; alerts reach dealers through the integration
+(``dealers.py``) and dealers act or not (adoption). Costs: a breakdown costs ``downtime_cost_gbp_per_day``
+per van-day off the road. What was *forgone* is the breakdown cost the model had flagged in time (a true
+alert at least ``service.planned_lead_hours`` ahead) but that still happened: because the region was never
+rolled out, because the alert was lost in integration, because the dealer did not act, or because the visit
+came too late.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from models.registry import Registry
+from models.scorer import OnnxScorer
+from sim.domains.fleet.config import DRIFTABLE, SCHEMA, VAN_TYPE
+from sim.domains.fleet.dealers import FleetWorld
+from sim.domains.maintenance import figures as mfig
+from sim.domains.maintenance.model import get_classifier, rul_evaluation
+from sim.domains.maintenance.world import KPIS
+from sim.errors import ScenarioError
+
+__all__ = ["DRIFTABLE", "KPIS", "SCHEMA", "build", "check", "figures", "headline", "site_count"]
+
+
+def site_count(sections: dict) -> int:
+    return sections["fleet"]["regions"]
+
+
+def check(source: str, s: dict) -> None:
+    deg = s["degradation"]
+    if not deg["modes"]:
+        raise ScenarioError(source, "degradation.modes", [], "needs at least one failure mode")
+    if sum(m["share"] for m in deg["modes"]) <= 0:
+        raise ScenarioError(source, "degradation.modes", "shares", "mode shares must add up to more than 0")
+    if s["fleet"]["vans"] < s["fleet"]["regions"]:
+        raise ScenarioError(source, "fleet.vans", s["fleet"]["vans"],
+                            f"must be >= fleet.regions ({s['fleet']['regions']})")
+
+
+def regions(ctx) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Region names, vans per region and each van's region (sizes log-normal, fixed by the seed)."""
+    f = ctx.scenario.section("fleet")
+    rng = ctx.streams.generator("fleet.regions")
+    n = f["regions"]
+    w = rng.lognormal(0.0, f["region_size_sigma"], n)
+    vans = 1 + rng.multinomial(f["vans"] - n, w / w.sum())
+    return [f"R{i + 1:02d}" for i in range(n)], vans, np.repeat(np.arange(n), vans)
+
+
+def build(ctx, registry: Registry | None = None, **_: object) -> None:
+    """Create dealer regions, vans, the model (from the registry) and the daily process."""
+    names, vans, unit_site = regions(ctx)
+    ctx.setup_sites(names, vans, KPIS)
+    sc = ctx.scenario.to_dict()
+    deg, m = sc["degradation"], sc["model"]
+    scorers = [None]
+    if m["kind"] == "onnx":
+        entry = get_classifier(deg, VAN_TYPE, 0, m, "fleet_failure", registry)
+        scorers = [OnnxScorer(entry.onnx_path, threads=m["threads"])]
+        ctx.extra["model_card"] = entry.card
+        ctx.extra["rul"] = rul_evaluation(deg, VAN_TYPE, 0, m, "fleet_failure", registry)
+    world = FleetWorld(ctx, deg, VAN_TYPE, unit_site, np.zeros(len(unit_site), np.int64), m, sc["service"],
+                       scorers, np.zeros(len(names), np.int64), [0], sc["fleet"]["duty_concentration"])
+    world.setup_dealers(sc["integration"], sc["fleet"], vans.astype(float))
+    ctx.extra["world"] = world
+    ctx.env.process(world.process())
+
+
+def headline(ctx) -> dict[str, float]:
+    w: FleetWorld = ctx.extra["world"]
+    f, svc, k = ctx.scenario.section("fleet"), ctx.scenario.section("service"), ctx.kpi
+    weight = f["vans_represented"] / w.n if f["vans_represented"] > 0 else 1.0
+    gbp_h = f["downtime_cost_gbp_per_day"] / 24.0 * weight
+    out = w.headline()
+    r = w.record_arrays()
+    # breakdown cost a booked visit would have replaced by a planned one, per failure
+    breakdown_h = k.total("unplanned_downtime_h") / max(k.total("failures"), 1.0)
+    saving_h = max(breakdown_h - svc["planned_repair_hours"], 0.0)
+    forgone = {}
+    if len(r["site"]):
+        flagged = (r["kind"] == "deg") & r["predicted"].astype(bool) & (r["lead"] >= svc["planned_lead_hours"] / 24.0)
+        # fate codes: see maintenance.world.FATES
+        for code, why in ((1, "not_rolled_out"), (2, "integration"), (3, "dealer_not_acted"), (4, "too_late")):
+            forgone[why] = float((flagged & (r["fate"] == code)).sum()) * saving_h * gbp_h
+    else:
+        forgone = dict.fromkeys(("not_rolled_out", "integration", "dealer_not_acted", "too_late"), 0.0)
+    live_region_days = k.total("live_days")
+    pilot_cost = (f["programme_cost_gbp_per_region_day"] * live_region_days
+                  + (f["visit_cost_gbp"] * k.total("planned_visits")) * weight
+                  + k.total("planned_downtime_h") * gbp_h)
+    avoided = (k.total("live_unplanned_downtime_cf_h") - k.total("live_unplanned_downtime_h")) * gbp_h
+    gate_failed = len(ctx.events.of_kind("gate_failed"))
+    rul = ctx.extra.get("rul", {})
+    card = ctx.extra.get("model_card", {})
+    out |= {
+        "downtime_cost_forgone": sum(forgone.values()),
+        **{f"downtime_cost_forgone_{k_}": v for k_, v in forgone.items()},
+        "downtime_cost_avoided_gbp": avoided,
+        "pilot_cost_gbp": pilot_cost,
+        "net_benefit_gbp": avoided - pilot_cost,
+        "gate_failures": float(gate_failed),
+        "rollout_stalled": float(ctx.stalled),
+        "region_days_live": live_region_days,
+        "feed_outage_region_days": float(w.outage_days.sum()),
+        "model_auroc": float(card.get("auroc", float("nan"))),
+        "rul_rmse_days": float(rul.get("rul_rmse", float("nan"))),
+        "phm08_score_mean": float(rul.get("phm08_score_mean", float("nan"))),
+        "phm08_score_sum": float(rul.get("phm08_score_sum", float("nan"))),
+    }
+    return out
+
+
+def figures(kpis: pd.DataFrame, events: pd.DataFrame, summary: dict, out_dir: Path) -> list[Path]:
+    out = Path(out_dir)
+    return [mfig.rollout_funnel(kpis, events, summary, out, "dealer region"),
+            mfig.downtime_by_site(kpis, summary, out, "region", "van"),
+            mfig.alerts_vs_actions(kpis, summary, out, "region", "100 vans", 100.0)]
