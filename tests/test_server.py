@@ -353,3 +353,17 @@ def test_requests_past_max_inflight_are_refused_before_reading(registry: Registr
         await assert_serving(s, url)
 
     run(registry, scenario, max_inflight=1)
+
+
+def test_bad_serve_flags_are_user_errors(registry: Registry) -> None:
+    from models.server import main  # noqa: PLC0415
+
+    base = ["--registry", str(registry.root), "--port", "0"]
+    for extra, match in (
+        (["--host", "0.0.0.0"], "needs --token"),
+        (["--max-batch", "0"], "--max-batch"),
+        (["--timeout", "0"], "--timeout"),
+        (["--max-inflight", "0"], "--max-inflight"),
+    ):
+        with pytest.raises(UserError, match=match):
+            main(base + extra)
