@@ -358,7 +358,7 @@ async def drain(app: web.Application, grace_s: float) -> bool:
 
 async def serve(app: web.Application, host: str, port: int, grace_s: float, reuse_port: bool = False) -> None:
     """Run ``app`` until SIGTERM / SIGINT, then drain and stop. Prints ``serving on http://host:port``."""
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=grace_s)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=min(grace_s, 1.0))
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None, backlog=4096)
     await site.start()

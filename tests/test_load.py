@@ -65,7 +65,7 @@ def test_open_loop_offers_the_poisson_rate_and_measures_from_the_schedule(regist
     lat = res["latency_ms"]
     assert 0 < lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["p99.9"] < 1000
     assert res["achieved_rate"] == pytest.approx(n / 1.5)
-    assert res["dispatch_lag_ms"]["p50"] < 5 and res["client_cpu_cores"] > 0
+    assert res["dispatch_lag_ms"]["p50"] < 20 and res["client_cpu_cores"] > 0
     assert load.passes(res, slo_ms=1000.0)
 
 
