@@ -2,7 +2,8 @@
 
 Each site has one ``simpy.PriorityResource`` per arm (the world with the alert path and the same world
 without it), with ``capacity`` parallel jobs. Breakdowns (priority 0) go before planned jobs (priority 1).
-Durations are gamma-distributed with the configured mean and a coefficient of variation of 0.5.
+Durations are gamma-distributed with the configured mean and a coefficient of variation of 0.5; breakdown
+durations are drawn per unit and failure count (``World.bd_factor``) so both arms share them.
 """
 
 from __future__ import annotations
@@ -30,15 +31,15 @@ SHAPE = 4.0  # gamma shape: coefficient of variation 0.5
 class Workshops:
     """Per-arm, per-site priority resources and the random durations of jobs."""
 
-    def __init__(self, env: simpy.Environment, capacity: np.ndarray, cfg: dict, rngs: list[np.random.Generator]):
+    def __init__(self, env: simpy.Environment, capacity: np.ndarray, cfg: dict, rng: np.random.Generator):
         self.cfg = cfg
         self.capacity = capacity
         self.res = [[simpy.PriorityResource(env, capacity=int(c)) for c in capacity] for _ in range(2)]
-        self.rngs = rngs
+        self.rng = rng
 
-    def duration(self, arm: int, mean_hours: float) -> float:
-        """A gamma-distributed duration (hours) drawn from the arm's own stream."""
-        return float(self.rngs[arm].gamma(SHAPE, mean_hours / SHAPE)) if mean_hours > 0 else 0.0
+    def duration(self, mean_hours: float) -> float:
+        """A gamma-distributed duration (hours) of a planned job (arm 0 only)."""
+        return float(self.rng.gamma(SHAPE, mean_hours / SHAPE)) if mean_hours > 0 else 0.0
 
     def queue_length(self, arm: int) -> np.ndarray:
         return np.array([len(r.queue) for r in self.res[arm]], dtype=float)

@@ -25,14 +25,14 @@ import numpy as np
 
 from sim.domains.maintenance.degradation import Lives, SensorState, TypeParams, duty_profiles
 from sim.domains.maintenance.metrics import alert_precision_recall, lead_time_summary
-from sim.domains.maintenance.service import Workshops, capacity_for
+from sim.domains.maintenance.service import SHAPE, Workshops, capacity_for
 
 KPIS = {
     "unit_days": "sum", "live_unit_days": "sum",
     "failures": "sum", "failures_cf": "sum", "live_failures": "sum", "live_failures_cf": "sum",
     "unplanned_downtime_h": "sum", "unplanned_downtime_cf_h": "sum",
-    "live_unplanned_downtime_h": "sum", "live_unplanned_downtime_cf_h": "sum",
-    "planned_downtime_h": "sum", "planned_visits": "sum", "replacements": "sum", "no_fault_found": "sum",
+    "live_unplanned_downtime_h": "sum", "live_unplanned_downtime_cf_h": "sum", "live_unplanned_downtime_cf_deg_h": "sum",
+    "planned_downtime_h": "sum", "live_planned_downtime_h": "sum", "planned_visits": "sum", "replacements": "sum", "no_fault_found": "sum",
     "too_late": "sum", "alerts": "sum", "alerts_true": "sum", "alerts_false": "sum",
     "alerts_delivered": "sum", "alerts_acted": "sum", "shadow_alerts": "sum",
     "live_deg_ends": "sum", "live_deg_predicted": "sum", "live_sudden_failures": "sum",
@@ -80,7 +80,11 @@ class World:
         self.fate = np.zeros(n, dtype=np.int64)
         per_site = np.bincount(self.site, minlength=ctx.n_sites)
         self.shops = Workshops(ctx.env, capacity_for(per_site, service["capacity_per_100_units"]), service,
-                               [st.generator("maint.service.arm0"), st.generator("maint.service.arm1")])
+                               st.generator("maint.service.planned"))
+        # breakdown durations per unit and failure count, shared by both arms (common random numbers: with
+        # nobody acting on alerts the two arms are identical)
+        self.bd_factor = st.generator("maint.service.breakdowns").gamma(SHAPE, 1.0 / SHAPE, (n, k_max, 2))
+        self.n_fail = np.zeros((2, n), dtype=np.int64)
         self.p_sudden = 1.0 - np.exp(-deg["sudden_failures_per_year"] * self.tp.sudden_scale[self.type] / 365.0)
         self.day_true = np.zeros(ctx.n_sites)
         self.day_false = np.zeros(ctx.n_sites)
@@ -153,11 +157,13 @@ class World:
     def breakdown(self, arm: int, u: int, kind: str, routed: bool) -> Generator:
         env, shops, svc = self.ctx.env, self.shops, self.svc
         t_fail = env.now
-        yield env.timeout(shops.duration(arm, svc["breakdown_wait_hours"]))
+        f = self.bd_factor[u, self.n_fail[arm, u] % self.bd_factor.shape[1]]
+        self.n_fail[arm, u] += 1
+        yield env.timeout(svc["breakdown_wait_hours"] * f[0])
         with shops.res[arm][self.site[u]].request(priority=0) as req:
             yield req
             scale = svc["sudden_repair_scale"] if kind == "sudden" else 1.0
-            yield env.timeout(shops.duration(arm, svc["breakdown_repair_hours"] * scale))
+            yield env.timeout(svc["breakdown_repair_hours"] * scale * f[1])
         self.down[arm, u] = False
         if kind == "deg":
             self._new_life(arm, u, env.now / 24.0)
@@ -165,6 +171,8 @@ class World:
         kpi.add("unplanned_downtime_h" if arm == 0 else "unplanned_downtime_cf_h", s, hours, day)
         if routed:
             kpi.add("live_unplanned_downtime_h" if arm == 0 else "live_unplanned_downtime_cf_h", s, hours, day)
+            if arm == 1 and kind == "deg":
+                kpi.add("live_unplanned_downtime_cf_deg_h", s, hours, day)
 
     def planned(self, u: int, delay_hours: float) -> Generator:
         env, shops, svc, kpi = self.ctx.env, self.shops, self.svc, self.ctx.kpi
@@ -177,7 +185,7 @@ class World:
                 kpi.add("too_late", self.site[u], 1.0, int(env.now // 24))
                 return
             self.down[0, u] = True
-            hours = shops.duration(0, svc["planned_repair_hours"])
+            hours = shops.duration(svc["planned_repair_hours"])
             yield env.timeout(hours)
         now_day, s = env.now / 24.0, self.site[u]
         d = int(now_day)
@@ -185,6 +193,8 @@ class World:
         self.pending[u] = False
         kpi.add("planned_downtime_h", s, hours, d)
         kpi.add("planned_visits", s, 1.0, d)
+        if self.routed_sites()[s]:
+            kpi.add("live_planned_downtime_h", s, hours, d)
         if self._end(0, u) - now_day <= svc["inspect_window_days"]:
             kpi.add("replacements", s, 1.0, d)
             self._record_end(u, now_day, "prevented", bool(self.routed_sites()[s]))
@@ -315,6 +325,8 @@ class World:
             "no_fault_found_visits": k.total("no_fault_found"),
             "visits_too_late": k.total("too_late"),
             "unplanned_downtime_relative_reduction": 1.0 - dt / dt_cf if dt_cf > 0 else float("nan"),
+            "total_downtime_relative_reduction": 1.0 - (dt + k.total("live_planned_downtime_h")) / dt_cf
+            if dt_cf > 0 else float("nan"),
             "unplanned_downtime_h_deployed": dt, "unplanned_downtime_cf_h_deployed": dt_cf,
             "planned_downtime_h": k.total("planned_downtime_h"),
         }
