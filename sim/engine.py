@@ -126,13 +126,14 @@ def run(scenario: Scenario, seed: int, **options: Any) -> RunResult:
     env.process(ctx.drift.logger(ctx))
     env.process(live_days_process(ctx))
     if ctx.monitor is not None:
-        env.process(monitor.process(ctx, ctx.extra.get("recalibrate")))
+        env.process(monitor.process(ctx, ctx.extra.get("recalibrate"), ctx.extra.get("drift_alarm")))
     env.run(until=horizon_days * 24.0)
     run_id = f"{scenario.name}-{seed}"
     headline = domain.headline(ctx)
     headline["furthest_rollout_wave"] = float(ctx.current_wave)
     headline["sites_live_at_end"] = float(ctx.live.sum())
     headline["monitor_alarms"] = float(ctx.monitor.alarms if ctx.monitor else 0)
+    headline.update(monitor.drift_headline(ctx))  # drift_alarms, detection_delay, retrains
     period = scenario.get("scenario.report_period_days")
     kpis = ctx.kpi.to_frame(run_id, seed, period, ctx.site_names)
     wave_of = dict(zip(ctx.site_names, ctx.wave.tolist(), strict=True))

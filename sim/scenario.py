@@ -19,7 +19,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from sim import adoption, drift, monitor, rollout
+from sim import adoption, drift, monitor, retrain, rollout
 from sim.domains import DOMAINS, load_domain
 from sim.errors import ScenarioError
 from sim.kpi import ENGINE_KPIS
@@ -41,6 +41,7 @@ ENGINE_SECTIONS: dict[str, dict[str, Rule]] = {
     "rollout": rollout.SCHEMA,
     "adoption": adoption.SCHEMA,
     "monitor": monitor.SCHEMA,
+    "retrain": retrain.SCHEMA,
 }
 ENGINE_TABLE_ARRAYS: dict[str, Rule] = {"drift": Rule("tables", [], item_schema=drift.ITEM_SCHEMA)}
 

@@ -13,7 +13,8 @@ from models.scorer import OnnxScorer
 from sim.domains.sepsis.care import KPIS, SepsisCare
 from sim.domains.sepsis.config import DRIFTABLE, SCHEMA
 from sim.domains.sepsis.figures import figures
-from sim.domains.sepsis.model import get_model
+from sim.domains.sepsis.model import SiteModels, get_model
+from sim import retrain
 from sim.errors import ScenarioError
 
 __all__ = ["DRIFTABLE", "KPIS", "SCHEMA", "build", "check", "figures", "headline", "site_count"]
@@ -62,6 +63,12 @@ def build(ctx, registry: Registry | None = None, **_: object) -> None:
     ctx.extra["care"] = care
     ctx.extra["recalibrate"] = care.recalibrate
     ctx.env.process(care.process())
+    if scorer is not None and ctx.scenario.get("retrain.policy") != "never":
+        care.models = SiteModels(ctx, care, scorer, registry)
+        ctx.extra["retrainer"] = care.models.rt
+        ctx.extra["drift_alarm"] = care.models.drift_alarm
+        ctx.env.process(care.models.daily())  # before the Retrainer's clock on the same hour
+        ctx.env.process(retrain.daily(ctx.env, care.models.rt))
 
 
 def _ratio(a: float, b: float) -> float:

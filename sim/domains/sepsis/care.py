@@ -53,6 +53,7 @@ class SepsisCare:
         self.h, self.p = sc.section("hospitals"), sc.section("patients")
         self.scr, self.tr, self.m = sc.section("screening"), sc.section("treatment"), sc.section("model")
         self.scorer = scorer
+        self.models = None  # SiteModels when a retraining policy is on (per-site versions, reservoir)
         self.beds = hospitals["beds"]
         self.acuity_share = hospitals["acuity_share"]
         n = len(self.beds)
@@ -157,7 +158,13 @@ class SepsisCare:
         rows = np.flatnonzero(ctx.live[site] & ~a["resolved"][:n] & (t < a["leave"][:n]))
         if len(rows) == 0:
             return
-        scores = self.scorer.predict_proba(X[rows]) if self.scorer is not None else self.oracle_scores(t, rows)
+        if self.scorer is None:
+            scores = self.oracle_scores(t, rows)
+        elif self.models is None:
+            scores = self.scorer.predict_proba(X[rows])
+        else:
+            scores = self.models.predict(X[rows], site[rows])
+            self.models.collect(t, X, rows)
         s_site, w = site[rows], a["weight"][rows]
         pred = scores >= self.thr[s_site]
         tau = t - a["onset"][rows]
