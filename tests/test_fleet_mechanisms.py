@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -10,26 +10,43 @@ import pandas as pd
 import pytest
 
 from sim.engine import RunResult, run
+from sim.errors import ScenarioError
 from sim.scenario import Scenario, apply_overrides, load_scenario
 
 HERE = Path(__file__).resolve().parent
-ORACLE = {"model.kind": "oracle", "model.oracle_lead_days": 6.0, "service.planned_lead_hours": 12.0,
-          "service.capacity_per_100_units": 20.0, "model.alert_suppress_days": 0}
-NO_INTEGRATION_LOSS = {"integration.feed_outages_per_year": 0.0, "integration.legacy_failure_prob": 0.0,
-                       "integration.manual_regions_share": 0.0}
-ALWAYS_ACT = {"adoption.act_logit_base": 20.0, "adoption.trust_coef": 0.0, "adoption.fatigue_coef": 0.0,
-              "integration.dealer_act_logit_sd": 0.0}
-NEVER_ACT = {"adoption.act_logit_base": -20.0, "adoption.trust_coef": 0.0, "adoption.fatigue_coef": 0.0,
-             "integration.dealer_act_logit_sd": 0.0}
+ORACLE = {
+    "model.kind": "oracle",
+    "model.oracle_lead_days": 6.0,
+    "service.planned_lead_hours": 12.0,
+    "service.capacity_per_100_units": 20.0,
+    "model.alert_suppress_days": 0,
+}
+NO_INTEGRATION_LOSS = {
+    "integration.feed_outages_per_year": 0.0,
+    "integration.legacy_failure_prob": 0.0,
+    "integration.manual_regions_share": 0.0,
+}
+ALWAYS_ACT = {
+    "adoption.act_logit_base": 20.0,
+    "adoption.trust_coef": 0.0,
+    "adoption.fatigue_coef": 0.0,
+    "integration.dealer_act_logit_sd": 0.0,
+}
+NEVER_ACT = {
+    "adoption.act_logit_base": -20.0,
+    "adoption.trust_coef": 0.0,
+    "adoption.fatigue_coef": 0.0,
+    "integration.dealer_act_logit_sd": 0.0,
+}
 ALL_LIVE = {"rollout.strategy": "big_bang"}
 
 
-@lru_cache(maxsize=None)
+@cache
 def tiny(name: str = "fleet_tiny") -> Scenario:
     return load_scenario(HERE / "scenarios" / f"{name}.toml")
 
 
-@lru_cache(maxsize=None)
+@cache
 def tiny_run(name: str = "fleet_tiny", seed: int = 1) -> RunResult:
     return run(tiny(name), seed)
 
@@ -46,7 +63,7 @@ def test_same_scenario_and_seed_give_identical_frames() -> None:
 
 
 def test_alerts_nobody_acts_on_give_exactly_no_benefit() -> None:
-    """With no action the arm with alerts and the arm without them are the same world (common random numbers)."""
+    """Nobody acts: the arms with and without alerts are the same world (common random numbers)."""
     r = run(with_(NEVER_ACT | NO_INTEGRATION_LOSS | ALL_LIVE), 3)
     h = r.headline
     assert h["alert_precision"] > 0 and h["act_rate"] == 0.0
@@ -58,7 +75,7 @@ def test_alerts_nobody_acts_on_give_exactly_no_benefit() -> None:
 
 def test_perfect_detection_acted_on_reaches_the_bound() -> None:
     """Every wear-out failure flagged 6 days ahead, delivered, always acted on, ample bays: all of them are
-    prevented, so the reduction reaches the wear-out share of counterfactual downtime (sudden failures stay)."""
+    prevented: the reduction reaches the wear-out share of counterfactual downtime (sudden failures stay)."""
     r = run(with_(ORACLE | NO_INTEGRATION_LOSS | ALWAYS_ACT | ALL_LIVE), 4)
     h, k = r.headline, r.kpis.groupby("kpi", observed=True)["value"].sum()
     bound = k["live_unplanned_downtime_cf_deg_h"] / k["live_unplanned_downtime_cf_h"]
@@ -83,10 +100,21 @@ def test_lost_alerts_give_no_benefit() -> None:
 
 def test_warning_shorter_than_the_booking_lead_gives_no_benefit() -> None:
     """A visit booked 48 h out cannot prevent a failure flagged 1 day ahead; 4 or 8 days ahead it can."""
-    red = [run(with_(ORACLE | NO_INTEGRATION_LOSS | ALWAYS_ACT | ALL_LIVE | {
-        "model.oracle_lead_days": lead, "service.planned_lead_hours": 48.0}), 5).headline[
-        "unplanned_downtime_relative_reduction"] for lead in (1.0, 4.0, 8.0)]
-    assert red[0] == 0.0 < 0.2 < red[1] <= red[2] + 0.01
+    red = [
+        run(
+            with_(
+                ORACLE
+                | NO_INTEGRATION_LOSS
+                | ALWAYS_ACT
+                | ALL_LIVE
+                | {"model.oracle_lead_days": lead, "service.planned_lead_hours": 48.0}
+            ),
+            5,
+        ).headline["unplanned_downtime_relative_reduction"]
+        for lead in (1.0, 4.0, 8.0)
+    ]
+    assert red[0] == 0.0
+    assert 0.2 < red[1] <= red[2] + 0.01
 
 
 def test_pilot_stalls_and_fixed_variant_passes_its_gate() -> None:
@@ -94,10 +122,14 @@ def test_pilot_stalls_and_fixed_variant_passes_its_gate() -> None:
     assert pilot.headline["rollout_stalled"] == 1.0 and pilot.headline["furthest_rollout_wave"] == 0
     assert fixed.headline["furthest_rollout_wave"] >= 1 and fixed.headline["rollout_stalled"] == 0.0
     assert pilot.headline["alerts_delivered_share"] < 0.7 < fixed.headline["alerts_delivered_share"]
-    assert fixed.headline["unplanned_downtime_relative_reduction"] > pilot.headline[
-        "unplanned_downtime_relative_reduction"] + 0.05
+    assert (
+        fixed.headline["unplanned_downtime_relative_reduction"]
+        > pilot.headline["unplanned_downtime_relative_reduction"] + 0.05
+    )
     # the pilot's forgone cost is mostly the regions it never reached
-    assert pilot.headline["downtime_cost_forgone_not_rolled_out"] > pilot.headline["downtime_cost_avoided_gbp"]
+    assert (
+        pilot.headline["downtime_cost_forgone_not_rolled_out"] > pilot.headline["downtime_cost_avoided_gbp"]
+    )
 
 
 def test_early_warning_numbers_are_plausible() -> None:
@@ -122,6 +154,5 @@ def test_bookkeeping_is_consistent() -> None:
 
 @pytest.mark.parametrize("key,value", [("fleet.vans", 2), ("degradation.modes", [])])
 def test_bad_scenario_values_are_rejected(key: str, value: object) -> None:
-    from sim.errors import ScenarioError
-    with pytest.raises(ScenarioError, match=key.split(".")[0]):
+    with pytest.raises(ScenarioError, match=key.split(".", maxsplit=1)[0]):
         with_({key: value})

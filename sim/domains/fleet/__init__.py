@@ -39,8 +39,9 @@ def check(source: str, s: dict) -> None:
     if sum(m["share"] for m in deg["modes"]) <= 0:
         raise ScenarioError(source, "degradation.modes", "shares", "mode shares must add up to more than 0")
     if s["fleet"]["vans"] < s["fleet"]["regions"]:
-        raise ScenarioError(source, "fleet.vans", s["fleet"]["vans"],
-                            f"must be >= fleet.regions ({s['fleet']['regions']})")
+        raise ScenarioError(
+            source, "fleet.vans", s["fleet"]["vans"], f"must be >= fleet.regions ({s['fleet']['regions']})"
+        )
 
 
 def regions(ctx) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -61,12 +62,23 @@ def build(ctx, registry: Registry | None = None, **_: object) -> None:
     deg, m = sc["degradation"], sc["model"]
     scorers = [None]
     if m["kind"] == "onnx":
-        entry = get_classifier(deg, VAN_TYPE, 0, m, "fleet_failure", registry)
+        entry = get_classifier(deg, VAN_TYPE, 0, m, "fleet_failure", registry=registry)
         scorers = [OnnxScorer(entry.onnx_path, threads=m["threads"])]
         ctx.extra["model_card"] = entry.card
-        ctx.extra["rul"] = rul_evaluation(deg, VAN_TYPE, 0, m, "fleet_failure", registry)
-    world = FleetWorld(ctx, deg, VAN_TYPE, unit_site, np.zeros(len(unit_site), np.int64), m, sc["service"],
-                       scorers, np.zeros(len(names), np.int64), [0], sc["fleet"]["duty_concentration"])
+        ctx.extra["rul"] = rul_evaluation(deg, VAN_TYPE, 0, m, "fleet_failure", registry=registry)
+    world = FleetWorld(
+        ctx,
+        deg,
+        VAN_TYPE,
+        unit_site,
+        np.zeros(len(unit_site), np.int64),
+        model=m,
+        service=sc["service"],
+        scorers=scorers,
+        model_for_site=np.zeros(len(names), np.int64),
+        model_type=[0],
+        duty_concentration=sc["fleet"]["duty_concentration"],
+    )
     world.setup_dealers(sc["integration"], sc["fleet"], vans.astype(float))
     ctx.extra["world"] = world
     ctx.env.process(world.process())
@@ -84,16 +96,27 @@ def headline(ctx) -> dict[str, float]:
     saving_h = max(breakdown_h - svc["planned_repair_hours"], 0.0)
     forgone = {}
     if len(r["site"]):
-        flagged = (r["kind"] == "deg") & r["predicted"].astype(bool) & (r["lead"] >= svc["planned_lead_hours"] / 24.0)
+        flagged = (
+            (r["kind"] == "deg")
+            & r["predicted"].astype(bool)
+            & (r["lead"] >= svc["planned_lead_hours"] / 24.0)
+        )
         # fate codes: see maintenance.world.FATES
-        for code, why in ((1, "not_rolled_out"), (2, "integration"), (3, "dealer_not_acted"), (4, "too_late")):
+        for code, why in (
+            (1, "not_rolled_out"),
+            (2, "integration"),
+            (3, "dealer_not_acted"),
+            (4, "too_late"),
+        ):
             forgone[why] = float((flagged & (r["fate"] == code)).sum()) * saving_h * gbp_h
     else:
         forgone = dict.fromkeys(("not_rolled_out", "integration", "dealer_not_acted", "too_late"), 0.0)
     live_region_days = k.total("live_days")
-    pilot_cost = (f["programme_cost_gbp_per_region_day"] * live_region_days
-                  + (f["visit_cost_gbp"] * k.total("planned_visits")) * weight
-                  + k.total("planned_downtime_h") * gbp_h)
+    pilot_cost = (
+        f["programme_cost_gbp_per_region_day"] * live_region_days
+        + (f["visit_cost_gbp"] * k.total("planned_visits")) * weight
+        + k.total("planned_downtime_h") * gbp_h
+    )
     avoided = (k.total("live_unplanned_downtime_cf_h") - k.total("live_unplanned_downtime_h")) * gbp_h
     gate_failed = len(ctx.events.of_kind("gate_failed"))
     rul = ctx.extra.get("rul", {})
@@ -118,6 +141,8 @@ def headline(ctx) -> dict[str, float]:
 
 def figures(kpis: pd.DataFrame, events: pd.DataFrame, summary: dict, out_dir: Path) -> list[Path]:
     out = Path(out_dir)
-    return [mfig.rollout_funnel(kpis, events, summary, out, "dealer region"),
-            mfig.downtime_by_site(kpis, summary, out, "region", "van"),
-            mfig.alerts_vs_actions(kpis, summary, out, "region", "100 vans", 100.0)]
+    return [
+        mfig.rollout_funnel(kpis, events, summary, out, "dealer region"),
+        mfig.downtime_by_site(kpis, summary, out, "region", "van"),
+        mfig.alerts_vs_actions(kpis, summary, out, "region", "100 vans", units_per_group=100.0),
+    ]

@@ -10,14 +10,19 @@ from sim.schema import Rule
 FLEET = {
     "regions": Rule("int", 12, min=1, max=500, doc="dealer regions (the rollout's sites)"),
     "vans": Rule("int", 20000, min=10, max=2_000_000, doc="vans simulated"),
-    "vans_represented": Rule("float", 0.0, min=0, doc="vans the simulated ones stand for in costs (0: themselves)"),
+    "vans_represented": Rule(
+        "float", 0.0, min=0, doc="vans the simulated ones stand for in costs (0: themselves)"
+    ),
     "region_size_sigma": Rule("float", 0.4, min=0, max=3, doc="log-sd of vans per region"),
-    "duty_concentration": Rule("float", 1.0, min=0.01, max=100, doc="Dirichlet concentration of duty profiles"),
+    "duty_concentration": Rule(
+        "float", 1.0, min=0.01, max=100, doc="Dirichlet concentration of duty profiles"
+    ),
     "technicians_per_100_vans": Rule("float", 1.0, min=0.01, max=100, doc="dealer staff handling alerts"),
     "downtime_cost_gbp_per_day": Rule("float", 600.0, min=0, doc="cost of a van off the road per day"),
     "visit_cost_gbp": Rule("float", 150.0, min=0, doc="labour of a booked inspection / replacement visit"),
-    "programme_cost_gbp_per_region_day": Rule("float", 500.0, min=0,
-                                              doc="running cost of the programme per live region and day"),
+    "programme_cost_gbp_per_region_day": Rule(
+        "float", 500.0, min=0, doc="running cost of the programme per live region and day"
+    ),
     "source": Rule("str", ""),
 }
 
@@ -32,8 +37,13 @@ INTEGRATION = {
     "source": Rule("str", ""),
 }
 
-SCHEMA = {"fleet": FLEET, "integration": INTEGRATION, "degradation": DEGRADATION, "service": SERVICE,
-          "model": MODEL}
+SCHEMA = {
+    "fleet": FLEET,
+    "integration": INTEGRATION,
+    "degradation": DEGRADATION,
+    "service": SERVICE,
+    "model": MODEL,
+}
 
 DRIFTABLE = {
     "legacy_failure_prob": "share of alerts lost by dealer systems (integration fault), added to the base",
@@ -41,5 +51,13 @@ DRIFTABLE = {
 }
 
 #: the one vehicle type (the Transit); offsets zero, so the model's reference type is the fleet's type
-VAN_TYPE = [{"name": "transit", "offset_sd": 0.0, "signature_mix": 0.0, "life_scale": 1.0, "sudden_scale": 1.0,
-             "seed": 0}]
+VAN_TYPE = [
+    {
+        "name": "transit",
+        "offset_sd": 0.0,
+        "signature_mix": 0.0,
+        "life_scale": 1.0,
+        "sudden_scale": 1.0,
+        "seed": 0,
+    }
+]

@@ -31,8 +31,9 @@ class FleetWorld(World):
         rng = self.ctx.streams.generator("fleet.dealers")
         n = self.ctx.n_sites
         self.integ = integ
-        self.dealer_offset = rng.normal(0.0, integ["dealer_act_logit_sd"], n) if integ["dealer_act_logit_sd"] else \
-            np.zeros(n)
+        self.dealer_offset = (
+            rng.normal(0.0, integ["dealer_act_logit_sd"], n) if integ["dealer_act_logit_sd"] else np.zeros(n)
+        )
         self.manual = rng.random(n) < integ["manual_regions_share"]
         self.integ_rng = self.ctx.streams.generator("fleet.integration")
         self.outage_rng = self.ctx.streams.generator("fleet.outages")
@@ -77,5 +78,9 @@ class FleetWorld(World):
         self.feed_down = (self.feed_down | starts) & ~ends
         self.outage_days += self.feed_down & self.ctx.live
         for s in np.flatnonzero(starts & self.ctx.live):
-            self.ctx.events.log(self.ctx.env.now, "feed_outage", site=self.ctx.site_names[s],
-                                detail="telematics feed to the dealer system down")
+            self.ctx.events.log(
+                self.ctx.env.now,
+                "feed_outage",
+                site=self.ctx.site_names[s],
+                detail="telematics feed to the dealer system down",
+            )

@@ -1,4 +1,4 @@
-"""Shared predictive-maintenance machinery for the ``fleet`` (Ford Transit) and ``plant`` (manufacturer) domains.
+"""Predictive-maintenance machinery shared by the ``fleet`` (Ford vans) and ``plant`` (manufacturer) domains.
 
 - ``degradation.py``: C-MAPSS-like run-to-failure units (random initial wear, exponential degradation,
   operating conditions, per-type sensor signatures, noise, several failure modes, sudden failures) and

@@ -37,8 +37,12 @@ MODE_SCHEMA = {
 
 TYPE_SCHEMA = {
     "name": Rule("str"),
-    "offset_sd": Rule("float", 0.0, min=0, max=20, doc="sd of the type's sensor baseline offsets (noise units)"),
-    "signature_mix": Rule("float", 0.0, min=0, max=1, doc="0: modes show on the reference sensors; 1: on others"),
+    "offset_sd": Rule(
+        "float", 0.0, min=0, max=20, doc="sd of the type's sensor baseline offsets (noise units)"
+    ),
+    "signature_mix": Rule(
+        "float", 0.0, min=0, max=1, doc="0: modes show on the reference sensors; 1: on others"
+    ),
     "life_scale": Rule("float", 1.0, min=0.05, max=20, doc="multiplies life_days_median"),
     "sudden_scale": Rule("float", 1.0, min=0, max=20, doc="multiplies sudden_failures_per_year"),
     "seed": Rule("int", 0, min=0, doc="fixes the type's offsets and signature permutation"),
@@ -53,7 +57,9 @@ DEGRADATION = {
     "life_sd": Rule("float", 0.4, min=0, max=3, doc="log-sd of the life multiplier"),
     "beta": Rule("float", 4.0, min=0.1, max=20, doc="steepness of the exponential degradation"),
     "initial_wear_max": Rule("float", 0.3, min=0, max=0.95, doc="new component's initial wear ~ U(0, max)"),
-    "sudden_failures_per_year": Rule("float", 0.2, min=0, max=50, doc="failures without precursor per unit-year"),
+    "sudden_failures_per_year": Rule(
+        "float", 0.2, min=0, max=50, doc="failures without precursor per unit-year"
+    ),
     "ewma_fast": Rule("float", 0.4, min=0.01, max=1, doc="weight of today's reading in the fast EWMA"),
     "ewma_slow": Rule("float", 0.03, min=0.001, max=1, doc="weight of today's reading in the slow EWMA"),
     "modes": Rule("tables", [], item_schema=MODE_SCHEMA, doc="failure modes with a precursor"),
@@ -98,7 +104,9 @@ class TypeParams:
 class Lives:
     """Pre-drawn parameters of up to ``k_max`` lives per unit (life index wraps beyond it)."""
 
-    def __init__(self, cfg: dict, tp: TypeParams, unit_type: np.ndarray, k_max: int, rng: np.random.Generator):
+    def __init__(
+        self, cfg: dict, tp: TypeParams, unit_type: np.ndarray, k_max: int, rng: np.random.Generator
+    ):
         n = len(unit_type)
         shares = np.array([m["share"] for m in cfg["modes"]], dtype=float)
         self.k_max = k_max
@@ -126,8 +134,9 @@ class Lives:
 class SensorState:
     """Per-unit sensor pipeline state (EWMAs of condition-corrected readings) and the daily feature rows."""
 
-    def __init__(self, cfg: dict, tp: TypeParams, unit_type: np.ndarray, duty: np.ndarray,
-                 rng: np.random.Generator):
+    def __init__(
+        self, cfg: dict, tp: TypeParams, unit_type: np.ndarray, duty: np.ndarray, rng: np.random.Generator
+    ):
         n, s = len(unit_type), cfg["sensors"]
         self.cfg, self.tp, self.unit_type = cfg, tp, unit_type
         self.unit_offset = rng.normal(0.0, cfg["unit_offset_sd"], (n, s))
@@ -161,8 +170,8 @@ class SensorState:
         X = np.empty((len(units), 3 * f.shape[1] + 1), dtype=np.float32)
         s = f.shape[1]
         X[:, :s] = f - o
-        X[:, s:2 * s] = sl - o
-        X[:, 2 * s:3 * s] = f - sl
+        X[:, s : 2 * s] = sl - o
+        X[:, 2 * s : 3 * s] = f - sl
         X[:, -1] = self.cond[units]
         return X
 

@@ -25,7 +25,9 @@ def _by(kpis: pd.DataFrame, names: list[str], by: list[str]) -> pd.DataFrame:
     return out.reindex(columns=names, fill_value=0.0).fillna(0.0)
 
 
-def rollout_funnel(kpis: pd.DataFrame, events: pd.DataFrame, summary: dict, out: Path, site_label: str) -> Path:
+def rollout_funnel(
+    kpis: pd.DataFrame, events: pd.DataFrame, summary: dict, out: Path, site_label: str
+) -> Path:
     period = summary["meta"]["report_period_days"]
     horizon = summary["meta"]["horizon_days"]
     live = _by(kpis, ["live_days"], ["seed", "period"])["live_days"].unstack("seed")
@@ -36,21 +38,36 @@ def rollout_funnel(kpis: pd.DataFrame, events: pd.DataFrame, summary: dict, out:
     fig, ax = plt.subplots(figsize=(10, 4.8))
     for s in live.columns:
         ax.step(weeks, live[s], where="post", color="0.7", lw=0.8)
-    ax.step(weeks, live.mean(axis=1), where="post", color="k", lw=2.2, label=f"{site_label}s live (mean of seeds)")
-    marks = {"gate_passed": ("^", "#1a9850", "gate passed"), "gate_failed": ("x", "#d73027", "gate failed"),
-             "rollout_stalled": ("s", "k", "rollout stalled")}
+    ax.step(
+        weeks, live.mean(axis=1), where="post", color="k", lw=2.2, label=f"{site_label}s live (mean of seeds)"
+    )
+    marks = {
+        "gate_passed": ("^", "#1a9850", "gate passed"),
+        "gate_failed": ("x", "#d73027", "gate failed"),
+        "rollout_stalled": ("s", "k", "rollout stalled"),
+    }
     for kind, (marker, color, label) in marks.items():
         ev = events[events["kind"] == kind]
         if len(ev):
             y = np.interp(ev["day"] / 7.0, weeks, live.mean(axis=1))
             jitter = (ev["seed"].rank(method="dense").to_numpy() - 1) * 0.08
-            ax.scatter(ev["day"] / 7.0, y + 0.15 + jitter, marker=marker, color=color, s=28,
-                       label=f"{label} ({len(ev)} over {kpis['seed'].nunique()} seeds)", zorder=3)
+            ax.scatter(
+                ev["day"] / 7.0,
+                y + 0.15 + jitter,
+                marker=marker,
+                color=color,
+                s=28,
+                label=f"{label} ({len(ev)} over {kpis['seed'].nunique()} seeds)",
+                zorder=3,
+            )
     ax.set_ylim(0, n_sites + 1)
     ax.set_xlabel("week")
     ax.set_ylabel(f"{site_label}s live")
-    ax.set_title(f"{summary['meta']['scenario']}: rollout funnel (furthest wave, mean "
-                 f"{summary['headline']['furthest_rollout_wave']['mean']:.1f})", fontsize=10)
+    ax.set_title(
+        f"{summary['meta']['scenario']}: rollout funnel (furthest wave, mean "
+        f"{summary['headline']['furthest_rollout_wave']['mean']:.1f})",
+        fontsize=10,
+    )
     ax.legend(fontsize=8, loc="upper left")
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -68,8 +85,13 @@ def downtime_by_site(kpis: pd.DataFrame, summary: dict, out: Path, site_label: s
     per = 7.0 / d["live_unit_days"]
     x = np.arange(len(d))
     fig, ax = plt.subplots(figsize=(max(6, 0.7 * len(d) + 3), 4.8))
-    ax.bar(x - 0.2, d["live_unplanned_downtime_cf_h"] * per, 0.4, color="#b2182b",
-           label="without the alert path (same units)")
+    ax.bar(
+        x - 0.2,
+        d["live_unplanned_downtime_cf_h"] * per,
+        0.4,
+        color="#b2182b",
+        label="without the alert path (same units)",
+    )
     ax.bar(x + 0.2, d["live_unplanned_downtime_h"] * per, 0.4, color="#2166ac", label="with the alert path")
     red = 1 - d["live_unplanned_downtime_h"] / d["live_unplanned_downtime_cf_h"]
     for xi, r, h in zip(x, red, d["live_unplanned_downtime_cf_h"] * per, strict=True):
@@ -79,8 +101,11 @@ def downtime_by_site(kpis: pd.DataFrame, summary: dict, out: Path, site_label: s
     h = summary["headline"].get("unplanned_downtime_relative_reduction", {})
     ttl = f"{summary['meta']['scenario']}: unplanned downtime at deployed {site_label}s while live"
     if h.get("mean") is not None:
-        ttl += f" (overall -{100 * h['mean']:.1f}%, 95% CI {100 * h['ci_low']:.1f} to {100 * h['ci_high']:.1f}%)" \
-            if h.get("ci_low") is not None else f" (overall -{100 * h['mean']:.1f}%)"
+        ttl += (
+            f" (overall -{100 * h['mean']:.1f}%, 95% CI {100 * h['ci_low']:.1f} to {100 * h['ci_high']:.1f}%)"
+            if h.get("ci_low") is not None
+            else f" (overall -{100 * h['mean']:.1f}%)"
+        )
     ax.set_title(ttl, fontsize=9)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, axis="y")
@@ -91,19 +116,23 @@ def downtime_by_site(kpis: pd.DataFrame, summary: dict, out: Path, site_label: s
     return p
 
 
-def alerts_vs_actions(kpis: pd.DataFrame, summary: dict, out: Path, site_label: str, group_label: str,
-                      units_per_group: float) -> Path:
+def alerts_vs_actions(
+    kpis: pd.DataFrame, summary: dict, out: Path, site_label: str, group_label: str, *, units_per_group: float
+) -> Path:
     period = summary["meta"]["report_period_days"]
     n_seeds = kpis["seed"].nunique()
     names = ["alerts", "alerts_true", "alerts_delivered", "alerts_acted", "replacements", "live_failures"]
     w = _by(kpis, names, ["period"]) / n_seeds
     weeks = w.index.to_numpy() * period / 7.0
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.8))
-    styles = [("alerts", "alerts raised", "k"), ("alerts_true", "of which true (failure within horizon)", "0.5"),
-              ("alerts_delivered", "delivered to the people who act", "#4575b4"),
-              ("alerts_acted", "acted on (visit booked)", "#1a9850"),
-              ("replacements", "failures prevented (part replaced)", "#d73027"),
-              ("live_failures", "breakdowns that still happened", "#fdae61")]
+    styles = [
+        ("alerts", "alerts raised", "k"),
+        ("alerts_true", "of which true (failure within horizon)", "0.5"),
+        ("alerts_delivered", "delivered to the people who act", "#4575b4"),
+        ("alerts_acted", "acted on (visit booked)", "#1a9850"),
+        ("replacements", "failures prevented (part replaced)", "#d73027"),
+        ("live_failures", "breakdowns that still happened", "#fdae61"),
+    ]
     for col, label, color in styles:
         ax1.plot(weeks, w[col], label=label, color=color, lw=1.6)
     ax1.set_xlabel("week")

@@ -23,12 +23,17 @@ def rul_scores(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
     """RMSE, PHM08 score (sum and mean) and mean error of RUL predictions."""
     pred, true = np.asarray(pred, dtype=float), np.asarray(true, dtype=float)
     s = phm08_score(pred, true)
-    return {"rul_rmse": float(np.sqrt(np.mean((pred - true) ** 2))), "phm08_score_sum": float(s.sum()),
-            "phm08_score_mean": float(s.mean()), "rul_bias": float(np.mean(pred - true))}
+    return {
+        "rul_rmse": float(np.sqrt(np.mean((pred - true) ** 2))),
+        "phm08_score_sum": float(s.sum()),
+        "phm08_score_mean": float(s.mean()),
+        "rul_bias": float(np.mean(pred - true)),
+    }
 
 
-def alert_precision_recall(alerts_true: float, alerts: float, failures_predicted: float,
-                           failures: float) -> tuple[float, float]:
+def alert_precision_recall(
+    alerts_true: float, alerts: float, failures_predicted: float, failures: float
+) -> tuple[float, float]:
     """(precision, recall) of failure-within-horizon alerts; NaN where the denominator is zero."""
     prec = alerts_true / alerts if alerts > 0 else float("nan")
     rec = failures_predicted / failures if failures > 0 else float("nan")
@@ -40,5 +45,9 @@ def lead_time_summary(leads: np.ndarray) -> dict[str, float]:
     leads = np.asarray(leads, dtype=float)
     if len(leads) == 0:
         return {k: float("nan") for k in ("median", "p10", "p90", "max")}
-    return {"median": float(np.median(leads)), "p10": float(np.percentile(leads, 10)),
-            "p90": float(np.percentile(leads, 90)), "max": float(leads.max())}
+    return {
+        "median": float(np.median(leads)),
+        "p10": float(np.percentile(leads, 10)),
+        "p90": float(np.percentile(leads, 90)),
+        "max": float(leads.max()),
+    }

@@ -25,9 +25,15 @@ from sim.domains.maintenance.metrics import rul_scores
 from sim.schema import Rule
 
 MODEL = {
-    "kind": Rule("str", "onnx", choices=("onnx", "oracle"),
-                 doc="onnx: LightGBM exported to ONNX, scored by onnxruntime; oracle: perfect detection (tests)"),
-    "threshold": Rule("float", 0.5, min=0, max=1, doc="alert when the daily failure probability reaches this"),
+    "kind": Rule(
+        "str",
+        "onnx",
+        choices=("onnx", "oracle"),
+        doc="onnx: LightGBM exported to ONNX, scored by onnxruntime; oracle: perfect detection (tests)",
+    ),
+    "threshold": Rule(
+        "float", 0.5, min=0, max=1, doc="alert when the daily failure probability reaches this"
+    ),
     "horizon_days": Rule("int", 10, min=1, max=365, doc="label: degradation failure within this many days"),
     "alert_suppress_days": Rule("int", 14, min=0, max=365, doc="no repeat alert for a unit within this"),
     "train_seed": Rule("int", 2019, min=0),
@@ -38,7 +44,9 @@ MODEL = {
     "n_trees": Rule("int", 60, min=1, max=5000),
     "num_leaves": Rule("int", 15, min=2, max=1024),
     "learning_rate": Rule("float", 0.1, min=1e-4, max=1),
-    "rul_cap_days": Rule("float", 60.0, min=1, doc="RUL target capped here (piecewise-linear, as for C-MAPSS)"),
+    "rul_cap_days": Rule(
+        "float", 60.0, min=1, doc="RUL target capped here (piecewise-linear, as for C-MAPSS)"
+    ),
     "threads": Rule("int", 1, min=1, max=64, doc="onnxruntime intra-op threads"),
     "oracle_lead_days": Rule("float", 5.0, min=0, max=365, doc="oracle: alert this many days before failure"),
     "oracle_false_alert_rate": Rule("float", 0.0, min=0, max=1, doc="oracle: false alerts per unit-day"),
@@ -46,8 +54,9 @@ MODEL = {
 }
 
 
-def development_data(deg: dict, types: list[dict], type_index: int, m: dict, seed: int
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def development_data(
+    deg: dict, types: list[dict], type_index: int, m: dict, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Rows ``(X float32, y int32, unit id, true RUL days)`` of a development fleet of one machine type."""
     rng = np.random.default_rng(seed)
     n, days, horizon = m["train_units"], m["train_days"], m["horizon_days"]
@@ -78,19 +87,32 @@ def development_data(deg: dict, types: list[dict], type_index: int, m: dict, see
         ys.append(y[keep])
         ids.append(units[keep])
         ruls.append(rul[keep])
-    return (np.concatenate(Xs), np.concatenate(ys).astype(np.int32), np.concatenate(ids),
-            np.concatenate(ruls))
+    return (
+        np.concatenate(Xs),
+        np.concatenate(ys).astype(np.int32),
+        np.concatenate(ids),
+        np.concatenate(ruls),
+    )
 
 
 def _cache_config(deg: dict, types: list[dict], type_index: int, m: dict) -> dict:
-    keep = {k: v for k, v in m.items() if k not in ("threshold", "alert_suppress_days", "threads", "source",
-                                                     "kind") and not k.startswith("oracle")}
-    return {"degradation": {k: v for k, v in deg.items() if k != "source"}, "type": types[type_index],
-            "types": types, "model": keep}
+    keep = {
+        k: v
+        for k, v in m.items()
+        if k not in ("threshold", "alert_suppress_days", "threads", "source", "kind")
+        and not k.startswith("oracle")
+    }
+    return {
+        "degradation": {k: v for k, v in deg.items() if k != "source"},
+        "type": types[type_index],
+        "types": types,
+        "model": keep,
+    }
 
 
-def get_classifier(deg: dict, types: list[dict], type_index: int, m: dict, name: str,
-                   registry: Registry | None = None) -> RegistryEntry:
+def get_classifier(
+    deg: dict, types: list[dict], type_index: int, m: dict, name: str, *, registry: Registry | None = None
+) -> RegistryEntry:
     """Registry entry of the failure-within-horizon classifier for machine type ``type_index``."""
     cfg = TrainConfig(n_trees=m["n_trees"], num_leaves=m["num_leaves"], learning_rate=m["learning_rate"])
     seed = m["train_seed"] + 7919 * type_index
@@ -99,12 +121,20 @@ def get_classifier(deg: dict, types: list[dict], type_index: int, m: dict, name:
         X, y, ids, _ = development_data(deg, types, type_index, m, seed)
         return X, y, ids
 
-    return build_model_lazy(name, data, feature_names(deg["sensors"]), cfg, seed, registry=registry,
-                            cache_config=_cache_config(deg, types, type_index, m))
+    return build_model_lazy(
+        name,
+        data,
+        feature_names(deg["sensors"]),
+        cfg,
+        seed,
+        registry=registry,
+        cache_config=_cache_config(deg, types, type_index, m),
+    )
 
 
-def rul_evaluation(deg: dict, types: list[dict], type_index: int, m: dict, name: str,
-                   registry: Registry | None = None) -> dict:
+def rul_evaluation(
+    deg: dict, types: list[dict], type_index: int, m: dict, name: str, *, registry: Registry | None = None
+) -> dict:
     """Train a LightGBM RUL regressor on development data and score it on a held-out fleet (cached on disk).
 
     Target: ``min(RUL, rul_cap_days)``. Test rows: one random day per held-out unit among the days with true
@@ -119,15 +149,26 @@ def rul_evaluation(deg: dict, types: list[dict], type_index: int, m: dict, name:
     seed = m["train_seed"] + 7919 * type_index
     X, _, _, rul = development_data(deg, types, type_index, m, seed)
     cap = m["rul_cap_days"]
-    params = {"objective": "regression", "num_leaves": m["num_leaves"], "learning_rate": m["learning_rate"],
-              "min_data_in_leaf": 50, "seed": int(seed), "deterministic": True, "force_row_wise": True,
-              "num_threads": 2, "verbosity": -1}
+    params = {
+        "objective": "regression",
+        "num_leaves": m["num_leaves"],
+        "learning_rate": m["learning_rate"],
+        "min_data_in_leaf": 50,
+        "seed": int(seed),
+        "deterministic": True,
+        "force_row_wise": True,
+        "num_threads": 2,
+        "verbosity": -1,
+    }
     booster = lgb.train(params, lgb.Dataset(X, label=np.minimum(rul, cap)), num_boost_round=m["n_trees"])
     Xt, _, ids, rul_t = development_data(deg, types, type_index, m | {"train_negative_keep": 0.05}, seed + 1)
     rng = np.random.default_rng(seed + 2)
     near = rng.permutation(np.flatnonzero(rul_t <= cap))
     pick = near[np.unique(ids[near], return_index=True)[1]]  # one random qualifying row per unit
-    out = rul_scores(booster.predict(Xt[pick]), rul_t[pick]) | {"n_test_units": len(pick), "rul_cap_days": cap}
+    out = rul_scores(booster.predict(Xt[pick]), rul_t[pick]) | {
+        "n_test_units": len(pick),
+        "rul_cap_days": cap,
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     with os.fdopen(fd, "w") as f:

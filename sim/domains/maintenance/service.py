@@ -14,14 +14,29 @@ import simpy
 from sim.schema import Rule
 
 SERVICE = {
-    "capacity_per_100_units": Rule("float", 2.0, min=0.01, max=100,
-                                   doc="parallel jobs (bays / crews) per 100 units at a site, at least 1"),
-    "breakdown_wait_hours": Rule("float", 24.0, min=0, doc="failure to start of repair: recovery, diagnosis, parts"),
-    "breakdown_repair_hours": Rule("float", 48.0, min=0.1, doc="repair of a failed unit (holds a bay / crew)"),
-    "sudden_repair_scale": Rule("float", 0.6, min=0.01, max=10, doc="sudden failures' repair time multiplier"),
-    "planned_lead_hours": Rule("float", 48.0, min=0, doc="alert acted on -> booked visit (unit keeps running)"),
+    "capacity_per_100_units": Rule(
+        "float",
+        2.0,
+        min=0.01,
+        max=100,
+        doc="parallel jobs (bays / crews) per 100 units at a site, at least 1",
+    ),
+    "breakdown_wait_hours": Rule(
+        "float", 24.0, min=0, doc="failure to start of repair: recovery, diagnosis, parts"
+    ),
+    "breakdown_repair_hours": Rule(
+        "float", 48.0, min=0.1, doc="repair of a failed unit (holds a bay / crew)"
+    ),
+    "sudden_repair_scale": Rule(
+        "float", 0.6, min=0.01, max=10, doc="sudden failures' repair time multiplier"
+    ),
+    "planned_lead_hours": Rule(
+        "float", 48.0, min=0, doc="alert acted on -> booked visit (unit keeps running)"
+    ),
     "planned_repair_hours": Rule("float", 8.0, min=0.1, doc="planned replacement / inspection, parts staged"),
-    "inspect_window_days": Rule("float", 30.0, min=0, doc="at a visit, the part is replaced if its RUL <= this"),
+    "inspect_window_days": Rule(
+        "float", 30.0, min=0, doc="at a visit, the part is replaced if its RUL <= this"
+    ),
     "source": Rule("str", ""),
 }
 

@@ -28,14 +28,32 @@ from sim.domains.maintenance.metrics import alert_precision_recall, lead_time_su
 from sim.domains.maintenance.service import SHAPE, Workshops, capacity_for
 
 KPIS = {
-    "unit_days": "sum", "live_unit_days": "sum",
-    "failures": "sum", "failures_cf": "sum", "live_failures": "sum", "live_failures_cf": "sum",
-    "unplanned_downtime_h": "sum", "unplanned_downtime_cf_h": "sum",
-    "live_unplanned_downtime_h": "sum", "live_unplanned_downtime_cf_h": "sum", "live_unplanned_downtime_cf_deg_h": "sum",
-    "planned_downtime_h": "sum", "live_planned_downtime_h": "sum", "planned_visits": "sum", "replacements": "sum", "no_fault_found": "sum",
-    "too_late": "sum", "alerts": "sum", "alerts_true": "sum", "alerts_false": "sum",
-    "alerts_delivered": "sum", "alerts_acted": "sum", "shadow_alerts": "sum",
-    "live_deg_ends": "sum", "live_deg_predicted": "sum", "live_sudden_failures": "sum",
+    "unit_days": "sum",
+    "live_unit_days": "sum",
+    "failures": "sum",
+    "failures_cf": "sum",
+    "live_failures": "sum",
+    "live_failures_cf": "sum",
+    "unplanned_downtime_h": "sum",
+    "unplanned_downtime_cf_h": "sum",
+    "live_unplanned_downtime_h": "sum",
+    "live_unplanned_downtime_cf_h": "sum",
+    "live_unplanned_downtime_cf_deg_h": "sum",
+    "planned_downtime_h": "sum",
+    "live_planned_downtime_h": "sum",
+    "planned_visits": "sum",
+    "replacements": "sum",
+    "no_fault_found": "sum",
+    "too_late": "sum",
+    "alerts": "sum",
+    "alerts_true": "sum",
+    "alerts_false": "sum",
+    "alerts_delivered": "sum",
+    "alerts_acted": "sum",
+    "shadow_alerts": "sum",
+    "live_deg_ends": "sum",
+    "live_deg_predicted": "sum",
+    "live_sudden_failures": "sum",
     "p_act": "max",
 }
 
@@ -48,18 +66,35 @@ FATES = ("none", "not_routed", "lost", "not_acted", "acted")
 class World:
     """State and daily step of one maintenance run (see the module docstring)."""
 
-    def __init__(self, ctx, deg: dict, types: list[dict], unit_site: np.ndarray, unit_type: np.ndarray,
-                 model: dict, service: dict, scorers: list, model_for_site: np.ndarray,
-                 model_type: list[int], duty_concentration: float = 1.0, k_max: int = 24):
+    def __init__(
+        self,
+        ctx,
+        deg: dict,
+        types: list[dict],
+        unit_site: np.ndarray,
+        unit_type: np.ndarray,
+        *,
+        model: dict,
+        service: dict,
+        scorers: list,
+        model_for_site: np.ndarray,
+        model_type: list[int],
+        duty_concentration: float = 1.0,
+        k_max: int = 24,
+    ):
         self.ctx, self.deg, self.m, self.svc = ctx, deg, model, service
         self.n = n = len(unit_site)
         self.site, self.type = unit_site.astype(np.int64), unit_type.astype(np.int64)
         st = ctx.streams
         self.tp = TypeParams(deg, types)
         self.lives = Lives(deg, self.tp, self.type, k_max, st.generator("maint.lives"))
-        self.sensors = SensorState(deg, self.tp, self.type,
-                                   duty_profiles(n, deg["conditions"], duty_concentration, st.generator("maint.duty")),
-                                   st.generator("maint.units"))
+        self.sensors = SensorState(
+            deg,
+            self.tp,
+            self.type,
+            duty_profiles(n, deg["conditions"], duty_concentration, st.generator("maint.duty")),
+            st.generator("maint.units"),
+        )
         self.sensor_rng, self.sudden_rng = st.generator("maint.sensors"), st.generator("maint.sudden")
         self.act_rng, self.oracle_rng = st.generator("maint.act"), st.generator("maint.oracle")
         self.scorers, self.model_type = scorers, list(model_type)
@@ -79,18 +114,25 @@ class World:
         # what became of the current life's true alerts (best so far): see FATES
         self.fate = np.zeros(n, dtype=np.int64)
         per_site = np.bincount(self.site, minlength=ctx.n_sites)
-        self.shops = Workshops(ctx.env, capacity_for(per_site, service["capacity_per_100_units"]), service,
-                               st.generator("maint.service.planned"))
+        self.shops = Workshops(
+            ctx.env,
+            capacity_for(per_site, service["capacity_per_100_units"]),
+            service,
+            st.generator("maint.service.planned"),
+        )
         # breakdown durations per unit and failure count, shared by both arms (common random numbers: with
         # nobody acting on alerts the two arms are identical)
         self.bd_factor = st.generator("maint.service.breakdowns").gamma(SHAPE, 1.0 / SHAPE, (n, k_max, 2))
         self.n_fail = np.zeros((2, n), dtype=np.int64)
-        self.p_sudden = 1.0 - np.exp(-deg["sudden_failures_per_year"] * self.tp.sudden_scale[self.type] / 365.0)
+        self.p_sudden = 1.0 - np.exp(
+            -deg["sudden_failures_per_year"] * self.tp.sudden_scale[self.type] / 365.0
+        )
         self.day_true = np.zeros(ctx.n_sites)
         self.day_false = np.zeros(ctx.n_sites)
         self.leads: list[np.ndarray] = []  # warning days of predicted lives ending at routed sites
-        self.records: dict[str, list] = {k: [] for k in ("site", "day", "kind", "predicted", "lead", "routed",
-                                                          "fate")}
+        self.records: dict[str, list] = {
+            k: [] for k in ("site", "day", "kind", "predicted", "lead", "routed", "fate")
+        }
         self.thr = np.full(ctx.n_sites, model["threshold"], dtype=np.float32)
 
     # --- hooks (domains override) ------------------------------------------------------------------------
@@ -103,7 +145,7 @@ class World:
         return self.ctx.live
 
     def route(self, units: np.ndarray, day: int) -> tuple[np.ndarray, np.ndarray]:
-        """(delivered mask, extra delay hours) of alerts on ``units``: the integration between model and people."""
+        """(delivered mask, extra delay hours) of alerts on ``units``: the model-to-people integration."""
         return np.ones(len(units), dtype=bool), np.zeros(len(units))
 
     def p_act(self, sites: np.ndarray) -> np.ndarray:
@@ -131,7 +173,7 @@ class World:
 
     def _new_life(self, arm: int, u: int, day: float) -> None:
         self.k[arm, u] += 1
-        d0, mode, length = self.lives.get(np.array([u]), self.k[arm, u:u + 1])
+        d0, mode, length = self.lives.get(np.array([u]), self.k[arm, u : u + 1])
         self.d0[arm, u], self.mode[arm, u], self.length[arm, u] = d0[0], mode[0], length[0]
         self.start[arm, u] = day
         if arm == 0:
@@ -142,8 +184,15 @@ class World:
         """Bookkeeping of a life end in arm 0 (degradation failure, prevented failure) or a sudden failure."""
         predicted = kind != "sudden" and np.isfinite(self.first_true[u])
         lead = self._end(0, u) - self.first_true[u] if predicted else np.nan
-        for key, val in (("site", self.site[u]), ("day", day), ("kind", kind), ("predicted", predicted),
-                         ("lead", lead), ("routed", routed), ("fate", self.fate[u])):
+        for key, val in (
+            ("site", self.site[u]),
+            ("day", day),
+            ("kind", kind),
+            ("predicted", predicted),
+            ("lead", lead),
+            ("routed", routed),
+            ("fate", self.fate[u]),
+        ):
             self.records[key].append(val)
         s, d, kpi = self.site[u], int(day), self.ctx.kpi
         if routed:
@@ -170,7 +219,9 @@ class World:
         hours, day, s, kpi = env.now - t_fail, int(env.now // 24), self.site[u], self.ctx.kpi
         kpi.add("unplanned_downtime_h" if arm == 0 else "unplanned_downtime_cf_h", s, hours, day)
         if routed:
-            kpi.add("live_unplanned_downtime_h" if arm == 0 else "live_unplanned_downtime_cf_h", s, hours, day)
+            kpi.add(
+                "live_unplanned_downtime_h" if arm == 0 else "live_unplanned_downtime_cf_h", s, hours, day
+            )
             if arm == 1 and kind == "deg":
                 kpi.add("live_unplanned_downtime_cf_deg_h", s, hours, day)
 
@@ -309,14 +360,20 @@ class World:
         routed, predicted = r["routed"].astype(bool), r["predicted"].astype(bool)
         deg = routed & (r["kind"] != "sudden")
         n_pred = float((predicted & routed).sum())
-        prec, rec = alert_precision_recall(k.total("alerts_true"), k.total("alerts"), n_pred, float(deg.sum()))
+        prec, rec = alert_precision_recall(
+            k.total("alerts_true"), k.total("alerts"), n_pred, float(deg.sum())
+        )
         lt = lead_time_summary(r["lead"][routed & predicted])
         dt, dt_cf = k.total("live_unplanned_downtime_h"), k.total("live_unplanned_downtime_cf_h")
         alerts = k.total("alerts")
         return {
             "failures_predicted_share": n_pred / routed.sum() if routed.sum() else float("nan"),
-            "warning_days_median": lt["median"], "warning_days_p10": lt["p10"], "warning_days_p90": lt["p90"],
-            "warning_days_max": lt["max"], "alert_precision": prec, "alert_recall_degradation": rec,
+            "warning_days_median": lt["median"],
+            "warning_days_p10": lt["p10"],
+            "warning_days_p90": lt["p90"],
+            "warning_days_max": lt["max"],
+            "alert_precision": prec,
+            "alert_recall_degradation": rec,
             "failures_at_deployed_sites": float(routed.sum()),
             "sudden_failure_share": float((routed & (r["kind"] == "sudden")).sum() / max(routed.sum(), 1)),
             "alerts_delivered_share": k.total("alerts_delivered") / alerts if alerts else float("nan"),
@@ -326,7 +383,9 @@ class World:
             "visits_too_late": k.total("too_late"),
             "unplanned_downtime_relative_reduction": 1.0 - dt / dt_cf if dt_cf > 0 else float("nan"),
             "total_downtime_relative_reduction": 1.0 - (dt + k.total("live_planned_downtime_h")) / dt_cf
-            if dt_cf > 0 else float("nan"),
-            "unplanned_downtime_h_deployed": dt, "unplanned_downtime_cf_h_deployed": dt_cf,
+            if dt_cf > 0
+            else float("nan"),
+            "unplanned_downtime_h_deployed": dt,
+            "unplanned_downtime_cf_h_deployed": dt_cf,
             "planned_downtime_h": k.total("planned_downtime_h"),
         }

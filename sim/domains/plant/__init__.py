@@ -37,9 +37,13 @@ def check(source: str, s: dict) -> None:
         raise ScenarioError(source, "plants.machine_types", [], "needs at least one machine type")
     for i, t in enumerate(p["types"]):
         if t not in names:
-            raise ScenarioError(source, f"plants.types[{i}]", t, f"unknown machine type; defined: {', '.join(names)}")
+            raise ScenarioError(
+                source, f"plants.types[{i}]", t, f"unknown machine type; defined: {', '.join(names)}"
+            )
     if not deg["modes"] or sum(m["share"] for m in deg["modes"]) <= 0:
-        raise ScenarioError(source, "degradation.modes", deg["modes"], "needs modes with shares adding up to > 0")
+        raise ScenarioError(
+            source, "degradation.modes", deg["modes"], "needs modes with shares adding up to > 0"
+        )
 
 
 def build(ctx, registry: Registry | None = None, **_: object) -> None:
@@ -66,13 +70,24 @@ def build(ctx, registry: Registry | None = None, **_: object) -> None:
     if m["kind"] == "onnx":
         scorers = []
         for t in model_types:
-            entry = get_classifier(deg, types, t, m, "plant_failure", registry)
+            entry = get_classifier(deg, types, t, m, "plant_failure", registry=registry)
             scorers.append(OnnxScorer(entry.onnx_path, threads=m["threads"]))
             if t == lh_type:
                 ctx.extra["model_card"] = entry.card
-        ctx.extra["rul"] = rul_evaluation(deg, types, lh_type, m, "plant_failure", registry)
-    world = PlantWorld(ctx, deg, types, unit_site, plant_type[unit_site], m, sc["service"], scorers,
-                       np.zeros(n_plants, np.int64), model_types, p["duty_concentration"])
+        ctx.extra["rul"] = rul_evaluation(deg, types, lh_type, m, "plant_failure", registry=registry)
+    world = PlantWorld(
+        ctx,
+        deg,
+        types,
+        unit_site,
+        plant_type[unit_site],
+        model=m,
+        service=sc["service"],
+        scorers=scorers,
+        model_for_site=np.zeros(n_plants, np.int64),
+        model_type=model_types,
+        duty_concentration=p["duty_concentration"],
+    )
     world.setup_plants(p, sc["retraining"], type_names, local)
     ctx.extra["world"] = world
     ctx.env.process(world.process())
@@ -102,26 +117,33 @@ def headline(ctx) -> dict[str, float]:
     out["alert_precision_other_types"] = _ratio(k.total("alerts_true", fm), k.total("alerts", fm))
     out["act_rate_other_types"] = _ratio(k.total("alerts_acted", fm), k.total("alerts", fm))
     out["unplanned_downtime_relative_reduction_other_types"] = 1 - _ratio(
-        k.total("live_unplanned_downtime_h", fm), k.total("live_unplanned_downtime_cf_h", fm))
+        k.total("live_unplanned_downtime_h", fm), k.total("live_unplanned_downtime_cf_h", fm)
+    )
     for s, name in enumerate(ctx.site_names):
         m = _site_mask(ctx, np.array([s]))
-        out[f"reduction_{name}"] = 1 - _ratio(k.total("live_unplanned_downtime_h", m),
-                                              k.total("live_unplanned_downtime_cf_h", m))
+        out[f"reduction_{name}"] = 1 - _ratio(
+            k.total("live_unplanned_downtime_h", m), k.total("live_unplanned_downtime_cf_h", m)
+        )
         out[f"precision_{name}"] = _ratio(k.total("alerts_true", m), k.total("alerts", m))
         out[f"act_rate_{name}"] = _ratio(k.total("alerts_acted", m), k.total("alerts", m))
         out[f"alerts_per_line_week_{name}"] = _ratio(
-            k.total("alerts", m), k.total("live_unit_days", m) / p["machines_per_line"] / 7.0)
+            k.total("alerts", m), k.total("live_unit_days", m) / p["machines_per_line"] / 7.0
+        )
     rul, card = ctx.extra.get("rul", {}), ctx.extra.get("model_card", {})
-    out |= {"model_auroc": float(card.get("auroc", float("nan"))),
-            "rul_rmse_days": float(rul.get("rul_rmse", float("nan"))),
-            "phm08_score_mean": float(rul.get("phm08_score_mean", float("nan"))),
-            "phm08_score_sum": float(rul.get("phm08_score_sum", float("nan")))}
+    out |= {
+        "model_auroc": float(card.get("auroc", float("nan"))),
+        "rul_rmse_days": float(rul.get("rul_rmse", float("nan"))),
+        "phm08_score_mean": float(rul.get("phm08_score_mean", float("nan"))),
+        "phm08_score_sum": float(rul.get("phm08_score_sum", float("nan"))),
+    }
     return out
 
 
 def figures(kpis: pd.DataFrame, events: pd.DataFrame, summary: dict, out_dir: Path) -> list[Path]:
     out = Path(out_dir)
     lines = summary["headline"].get("machines_per_line", {}).get("mean")
-    return [mfig.rollout_funnel(kpis, events, summary, out, "plant"),
-            mfig.downtime_by_site(kpis, summary, out, "plant", "machine"),
-            mfig.alerts_vs_actions(kpis, summary, out, "plant", "line", float(lines or 20))]
+    return [
+        mfig.rollout_funnel(kpis, events, summary, out, "plant"),
+        mfig.downtime_by_site(kpis, summary, out, "plant", "machine"),
+        mfig.alerts_vs_actions(kpis, summary, out, "plant", "line", units_per_group=float(lines or 20)),
+    ]

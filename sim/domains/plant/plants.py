@@ -19,8 +19,9 @@ from sim.domains.maintenance.world import World
 class PlantWorld(World):
     """The maintenance world with plant go-live, shadow periods and per-plant models."""
 
-    def setup_plants(self, plants: dict, retraining: dict, type_names: list[str], local_model: dict[int, int]
-                     ) -> None:
+    def setup_plants(
+        self, plants: dict, retraining: dict, type_names: list[str], local_model: dict[int, int]
+    ) -> None:
         n = self.ctx.n_sites
         self.retraining = retraining
         self.plant_type = np.array([type_names.index(t) for t in plants["types"]])
@@ -55,17 +56,29 @@ class PlantWorld(World):
             mine = self.type_names[self.plant_type[s]]
             if self.retraining["mode"] == "local":
                 self.ready_day[s] = day + 1 + self.retraining["local_data_days"]
-                ctx.events.log(ctx.env.now, "shadow_start", site=names[s],
-                               detail=f"lighthouse model in shadow on type {mine} machines; collecting local data")
+                ctx.events.log(
+                    ctx.env.now,
+                    "shadow_start",
+                    site=names[s],
+                    detail=f"lighthouse model in shadow on type {mine} machines; collecting local data",
+                )
             else:
                 self.ready_day[s] = day + 1
                 same = self.plant_type[s] == lh_type
-                ctx.events.log(ctx.env.now, "lighthouse_model_live", site=names[s],
-                               detail=f"lighthouse model (trained on type {self.type_names[lh_type]}) alerts crews "
-                                      f"on type {mine} machines{'' if same else ' without local retraining'}")
+                ctx.events.log(
+                    ctx.env.now,
+                    "lighthouse_model_live",
+                    site=names[s],
+                    detail=f"lighthouse model (trained on type {self.type_names[lh_type]}) alerts crews "
+                    f"on type {mine} machines{'' if same else ' without local retraining'}",
+                )
         if self.retraining["mode"] == "local":
             for s in np.flatnonzero(ctx.live & (self.ready_day == day + 1)):
                 self.set_model(s, self.local_model[self.plant_type[s]])
-                ctx.events.log(ctx.env.now + 24.0, "local_model_live", site=names[s],
-                               detail=f"model retrained on {self.retraining['local_data_days']} days of local "
-                                      f"type {self.type_names[self.plant_type[s]]} data; alerts go to crews")
+                ctx.events.log(
+                    ctx.env.now + 24.0,
+                    "local_model_live",
+                    site=names[s],
+                    detail=f"model retrained on {self.retraining['local_data_days']} days of local "
+                    f"type {self.type_names[self.plant_type[s]]} data; alerts go to crews",
+                )
