@@ -39,7 +39,7 @@ from sim.domains.sepsis.model import get_model
 from sim.engine import git_commit
 from sim.sweep import build_design, parse_spec
 from sim.sweep_analysis import assemble
-from sim.sweep_runner import SweepStats, run_sweep
+from sim.sweep_cli import SweepStats, run_sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = ROOT / "scenarios" / "sepsis_spot.toml"

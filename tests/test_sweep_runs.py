@@ -22,7 +22,8 @@ from sim import cli
 from sim.domains.sepsis.model import get_model
 from sim.sweep import build_design, parse_spec
 from sim.sweep_analysis import assemble
-from sim.sweep_runner import Job, run_engine, run_sweep
+from sim.sweep_cli import run_sweep
+from sim.sweep_runner import Job, run_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "scenarios" / "sweeps" / "tiny.toml"
