@@ -1,7 +1,9 @@
 """Benchmark: a local sweep of >= 200 short runs of the real engine on 1 and on 2 worker processes.
 
-Both sweeps run the same spec (a small sepsis system: alert threshold x adoption grid x replications) in
-the same process, one after the other, with the model trained and registered before any timing. Reports
+The sweeps run the same spec (a small sepsis system: alert threshold x adoption grid x replications) in
+the same process, one after the other, in ABBA order (1, N, N, 1 workers, summed per worker count, so a
+background load that drifts linearly hits both alike; ``--no-abba``: 1, N), with the model trained and
+registered before any timing. Reports
 
 - speedup = wall time on 1 worker / wall time on 2 workers;
 - runner overhead = (wall x workers - sum of the runs' own time) / sum of the runs' own time, i.e. every
@@ -138,6 +140,23 @@ def run_costs(include_full: bool) -> list[dict]:
     return rows
 
 
+def combine(phases: list[dict]) -> dict:
+    """Sum the sweeps of one worker count (ABBA order cancels a linear drift in the machine's load)."""
+    if len(phases) == 1:
+        return phases[0]
+    keys = ("runs", "failed", "wall_s", "own_s", "own_cpu_s", "startup_s")
+    tot = {k: sum(p[k] for p in phases) for k in keys}
+    w = phases[0]["workers"]
+    wall_after = tot["wall_s"] - tot["startup_s"]
+    return tot | {"workers": w, "own_per_run_s": tot["own_s"] / tot["runs"],
+                  "cpu_per_run_s": tot["own_cpu_s"] / tot["runs"],
+                  "overhead": (tot["wall_s"] * w - tot["own_s"]) / tot["own_s"],
+                  "overhead_after_startup": (wall_after * w - tot["own_s"]) / tot["own_s"],
+                  "parent_cpu_ms_per_run": sum(p["parent_cpu_ms_per_run"] * p["runs"] for p in phases)
+                  / tot["runs"],
+                  "assemble_s": max(p["assemble_s"] for p in phases)}
+
+
 def parent_cpu() -> float:
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
@@ -169,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--trivial-runs", type=int, default=5000,
                     help="zero-work runs: the runner's own per-run cost and memory (0: skip)")
+    ap.add_argument("--abba", action=argparse.BooleanOptionalAction, default=True,
+                    help="run 1, N, N, 1 workers and sum per worker count (cancels drifting background load)")
     ap.add_argument("--run-costs", action="store_true",
                     help="also time one run of each example spec (first point) for the cost table")
     ap.add_argument("--full", action="store_true", help="with --run-costs, also one full SPOT run (minutes)")
@@ -183,10 +204,12 @@ def main(argv: list[str] | None = None) -> int:
         design = build_design(spec)
         get_model(base.to_dict())  # train + register outside the timed sweeps (workers load it)
         load0 = os.getloadavg()[0]
-        res1 = one(spec, base, design, tmp / "w1", 1)
-        resn = one(spec, base, design, tmp / f"w{args.workers}", args.workers)
-        same = pd.read_parquet(tmp / "w1" / "runs.parquet").equals(
-            pd.read_parquet(tmp / f"w{args.workers}" / "runs.parquet"))
+        order = [1, args.workers, args.workers, 1] if args.abba else [1, args.workers]
+        phases = [one(spec, base, design, tmp / f"phase{i}-w{w}", w) for i, w in enumerate(order)]
+        res1 = combine([p for p in phases if p["workers"] == 1])
+        resn = combine([p for p in phases if p["workers"] == args.workers])
+        frames = [pd.read_parquet(tmp / f"phase{i}-w{w}" / "runs.parquet") for i, w in enumerate(order)]
+        same = all(f.equals(frames[0]) for f in frames[1:])
         cost = runner_cost(args.trivial_runs, args.workers, tmp) if args.trivial_runs else {}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -197,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "sweep", "schema_version": 1, "git_commit": git_commit(),
         "python": platform.python_version(),
         "platform": platform.platform(), "cpus": os.cpu_count(), "loadavg_before": load0,
-        "horizon_days": args.horizon_days, "results": [res1, resn], "speedup": speedup,
+        "horizon_days": args.horizon_days, "order": order, "phases": phases, "results": [res1, resn],
+        "speedup": speedup,
         "identical_frames": bool(same), "worker_hours_per_10k_runs": 10_000 * per_run / 3600,
         "worker_hours_per_10k_runs_incl_overhead": 10_000 * per_run * (1 + resn["overhead"]) / 3600,
         "cpu_hours_per_10k_runs": 10_000 * cpu_per_run / 3600,
