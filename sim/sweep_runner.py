@@ -43,7 +43,6 @@ DEFAULT_TARGET = "sim.sweep_runner:run_engine"
 PART_SCHEMA = pa.schema([("point", pa.int32()), ("rep", pa.int32()), ("seed", pa.int64()),
                          ("status", pa.string()), ("error", pa.string()), ("kpi", pa.string()),
                          ("value", pa.float64())])
-MAX_CRASHES = 2  # a run whose worker process dies this many times is recorded as failed
 
 
 @dataclass(frozen=True)
@@ -179,47 +178,45 @@ def iter_tasks(design: Design, seeds: list[int], skip: set[str]) -> Iterator[Tas
 def pool_outcomes(job: Job, tasks: Iterable[Task], workers: int) -> Iterator[Outcome]:
     """Run tasks on a spawn-context process pool with at most ``2 x workers`` in flight.
 
-    A worker process that dies takes its in-flight runs with it: the pool is rebuilt and those runs are
-    retried; a run present at ``MAX_CRASHES`` deaths is recorded as failed.
+    A worker process that dies (out of memory, a crash in native code) breaks the pool and takes every
+    in-flight run with it. The pool is rebuilt and those runs are retried one at a time, so the run that
+    kills its worker again is recorded as failed and the innocent ones complete; then the sweep goes on.
     """
     ctx = multiprocessing.get_context("spawn")
     window = 2 * workers
     it = iter(tasks)
-    crashes: dict[str, int] = {}
-    retry: list[Task] = []
     pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
     inflight: dict[cf.Future, Task] = {}
     try:
         while True:
-            while len(inflight) < window:
-                task = retry.pop() if retry else next(it, None)
-                if task is None:
-                    break
+            while len(inflight) < window and (task := next(it, None)) is not None:
                 inflight[pool.submit(execute, job, task)] = task
             if not inflight:
                 return
             done, _ = cf.wait(inflight, return_when=cf.FIRST_COMPLETED)
-            broken = False
+            lost = []
             for fut in done:
                 task = inflight.pop(fut)
                 try:
                     yield fut.result()
                 except cf.process.BrokenProcessPool:
-                    broken = True
-                    retry.append(task)
-            if broken:  # every in-flight run was lost with the pool
-                retry += list(inflight.values())
-                inflight.clear()
-                pool.shutdown(wait=False, cancel_futures=True)
-                pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
-                again = []
-                for task in retry:
-                    crashes[task.run_id] = crashes.get(task.run_id, 0) + 1
-                    if crashes[task.run_id] >= MAX_CRASHES:
-                        yield Outcome(task, "error", f"worker process died {MAX_CRASHES} times in this run")
-                    else:
-                        again.append(task)
-                retry = again
+                    lost.append(task)
+            if not lost:
+                continue
+            lost += list(inflight.values())
+            inflight.clear()
+            pool.shutdown(wait=False, cancel_futures=True)
+            pool = cf.ProcessPoolExecutor(max_workers=1, mp_context=ctx)  # one at a time: exact blame
+            for task in sorted(lost, key=lambda t: (t.point, t.rep)):
+                try:
+                    yield pool.submit(execute, job, task).result()
+                except cf.process.BrokenProcessPool:
+                    yield Outcome(task, "error", "worker process died during this run (e.g. out of memory or "
+                                  "a crash in native code)")
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    pool = cf.ProcessPoolExecutor(max_workers=1, mp_context=ctx)
+            pool.shutdown(wait=True)
+            pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 

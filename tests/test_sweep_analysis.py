@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from scipy import stats
 
 from sim.sweep import build_design, parse_spec
 from sim.sweep_analysis import ci95, sensitivity, summarise
-from sim.sweep_runner import Job, Outcome, Task, execute, finished_runs, write_part
+from sim.sweep_runner import Job, Outcome, Task, execute, finished_runs, pool_outcomes, write_part
 
 BASE = (Path(__file__).resolve().parent.parent / "scenarios" / "sepsis_spot.toml").as_posix()
 BOUNDS = {"model.threshold": (0.1, 0.5), "adoption.act_logit_base": (-1.0, 3.0),
@@ -108,3 +109,18 @@ def test_a_run_that_raises_is_recorded_and_a_retry_replaces_it(tmp_path: Path) -
 def test_an_unknown_kpi_stops_the_sweep_with_the_available_names() -> None:
     out = execute(Job({}, "test", ("k", "nope"), target=f"{__name__}:boom"), Task(2, 0, 5, (("x", 2),)))
     assert out.fatal and out.error.startswith("sweep.kpis: 'nope' is not a headline KPI; available: k, other")
+
+
+def crash(job: Job, overrides: dict, seed: int) -> dict[str, float]:
+    if overrides["x"] == 1:
+        os._exit(3)  # the worker process dies, as on out-of-memory or a segfault in native code
+    return {"k": float(overrides["x"])}
+
+
+def test_a_run_that_kills_its_worker_is_blamed_alone_and_the_rest_complete() -> None:
+    job = Job({}, "test", (), target=f"{__name__}:crash")
+    tasks = [Task(p, 0, 1, (("x", p),)) for p in range(5)]
+    outcomes = {o.task.point: o for o in pool_outcomes(job, tasks, workers=2)}
+    assert sorted(outcomes) == list(range(5))
+    assert outcomes[1].status == "error" and "worker process died" in outcomes[1].error
+    assert all(outcomes[p].status == "ok" and outcomes[p].kpis == {"k": float(p)} for p in (0, 2, 3, 4))
