@@ -285,9 +285,13 @@ def plot_all(runs: pd.DataFrame, params: list[str], fig_dir: Path, title: str) -
     fig_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for kpi, g in runs.groupby("kpi", sort=True):
-        fig, axes = plt.subplots(1, len(params), figsize=(3.8 * len(params) + 0.6, 3.4), squeeze=False,
+        ncols = min(3, len(params))
+        nrows = -(-len(params) // ncols)
+        fig, axes = plt.subplots(nrows, ncols, figsize=(3.8 * ncols + 0.6, 3.1 * nrows + 0.3), squeeze=False,
                                  sharey=True)
-        for ax, param in zip(axes[0], params, strict=True):
+        for ax in axes.flat[len(params):]:
+            ax.set_visible(False)
+        for ax, param in zip(axes.flat, params, strict=False):
             numeric = pd.api.types.is_numeric_dtype(g[param]) and not pd.api.types.is_bool_dtype(g[param])
             order = {v: i for i, v in enumerate(sorted(g[param].unique(), key=str))}
             other = _levels_of_other(g, params, param)
@@ -306,7 +310,8 @@ def plot_all(runs: pd.DataFrame, params: list[str], fig_dir: Path, title: str) -
             ax.set_xlabel(f"{param} (10 quantile bins)" if binned else param)
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7, loc="best", title="bands: 95% CI", title_fontsize=7)
-        axes[0][0].set_ylabel(str(kpi))
+        for row in axes:
+            row[0].set_ylabel(str(kpi))
         n = int(g.groupby(["point", "rep"]).ngroups)
         fig.suptitle(f"{title}: {kpi} ({n} runs; lines: mean over replications and unshown parameters)",
                      fontsize=9)
