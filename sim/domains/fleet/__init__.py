@@ -143,6 +143,6 @@ def figures(kpis: pd.DataFrame, events: pd.DataFrame, summary: dict, out_dir: Pa
     out = Path(out_dir)
     return [
         mfig.rollout_funnel(kpis, events, summary, out, "dealer region"),
-        mfig.downtime_by_site(kpis, summary, out, "region", "van"),
-        mfig.alerts_vs_actions(kpis, summary, out, "region", "100 vans", units_per_group=100.0),
+        mfig.downtime_by_site(kpis, summary, out, "region", "van", by_wave=True),
+        mfig.alerts_vs_actions(kpis, summary, out, "region", "100 vans", units_per_group=100.0, by_wave=True),
     ]

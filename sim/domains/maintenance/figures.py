@@ -77,11 +77,25 @@ def rollout_funnel(
     return p
 
 
-def downtime_by_site(kpis: pd.DataFrame, summary: dict, out: Path, site_label: str, unit_label: str) -> Path:
-    d = _by(kpis, ["live_unplanned_downtime_h", "live_unplanned_downtime_cf_h", "live_unit_days"], ["site"])
+def _groups(kpis: pd.DataFrame, names: list[str], by_wave: bool) -> tuple[pd.DataFrame, list[str]]:
+    """KPI sums per site (fixed waves) or per rollout wave (sites differ by seed), live groups only, in wave
+    order, with tick labels."""
+    if by_wave:
+        d = _by(kpis, names, ["wave"])
+        d = d[d["live_unit_days"] > 0].sort_index()
+        return d, ["pilot (wave 0)" if w == 0 else f"wave {w}" for w in d.index]
+    d = _by(kpis, names, ["site"])
     d = d[d["live_unit_days"] > 0]
     wave = kpis.drop_duplicates("site").set_index("site")["wave"]
     d = d.loc[sorted(d.index, key=lambda s: (wave[s], s))]
+    return d, [f"{s}\n(wave {wave[s]})" for s in d.index]
+
+
+def downtime_by_site(
+    kpis: pd.DataFrame, summary: dict, out: Path, site_label: str, unit_label: str, *, by_wave: bool = False
+) -> Path:
+    names = ["live_unplanned_downtime_h", "live_unplanned_downtime_cf_h", "live_unit_days"]
+    d, labels = _groups(kpis, names, by_wave)
     per = 7.0 / d["live_unit_days"]
     x = np.arange(len(d))
     fig, ax = plt.subplots(figsize=(max(6, 0.7 * len(d) + 3), 4.8))
@@ -96,7 +110,7 @@ def downtime_by_site(kpis: pd.DataFrame, summary: dict, out: Path, site_label: s
     red = 1 - d["live_unplanned_downtime_h"] / d["live_unplanned_downtime_cf_h"]
     for xi, r, h in zip(x, red, d["live_unplanned_downtime_cf_h"] * per, strict=True):
         ax.text(xi, h * 1.02, f"-{100 * r:.0f}%", ha="center", fontsize=8)
-    ax.set_xticks(x, [f"{s}\n(wave {wave[s]})" for s in d.index], fontsize=8)
+    ax.set_xticks(x, labels, fontsize=8)
     ax.set_ylabel(f"unplanned downtime, hours per {unit_label}-week")
     h = summary["headline"].get("unplanned_downtime_relative_reduction", {})
     ttl = f"{summary['meta']['scenario']}: unplanned downtime at deployed {site_label}s while live"
@@ -107,7 +121,7 @@ def downtime_by_site(kpis: pd.DataFrame, summary: dict, out: Path, site_label: s
             else f" (overall -{100 * h['mean']:.1f}%)"
         )
     ax.set_title(ttl, fontsize=9)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="lower right")
     ax.grid(alpha=0.3, axis="y")
     fig.tight_layout()
     p = out / "downtime_by_site.png"
@@ -117,7 +131,14 @@ def downtime_by_site(kpis: pd.DataFrame, summary: dict, out: Path, site_label: s
 
 
 def alerts_vs_actions(
-    kpis: pd.DataFrame, summary: dict, out: Path, site_label: str, group_label: str, *, units_per_group: float
+    kpis: pd.DataFrame,
+    summary: dict,
+    out: Path,
+    site_label: str,
+    group_label: str,
+    *,
+    units_per_group: float,
+    by_wave: bool = False,
 ) -> Path:
     period = summary["meta"]["report_period_days"]
     n_seeds = kpis["seed"].nunique()
@@ -140,15 +161,12 @@ def alerts_vs_actions(
     ax1.set_title("alerts vs actions at deployed sites", fontsize=10)
     ax1.legend(fontsize=7)
     ax1.grid(alpha=0.3)
-    s = _by(kpis, ["alerts", "alerts_acted", "alerts_true", "live_unit_days"], ["site"])
-    s = s[s["live_unit_days"] > 0]
-    wave = kpis.drop_duplicates("site").set_index("site")["wave"]
-    s = s.loc[sorted(s.index, key=lambda i: (wave[i], i))]
+    s, labels = _groups(kpis, ["alerts", "alerts_acted", "alerts_true", "live_unit_days"], by_wave)
     vol = s["alerts"] / (s["live_unit_days"] / units_per_group) * 7.0
     x = np.arange(len(s))
     ax2.bar(x, vol, color="0.6", label=f"alerts per {group_label} per week")
     ax2.set_ylabel(f"alerts per {group_label} per week")
-    ax2.set_xticks(x, [f"{i}\n(w{wave[i]})" for i in s.index], fontsize=7)
+    ax2.set_xticks(x, labels, fontsize=7)
     ax3 = ax2.twinx()
     with np.errstate(invalid="ignore", divide="ignore"):
         ax3.plot(x, 100 * s["alerts_acted"] / s["alerts"], "o-", color="#1a9850", label="share acted on (%)")
@@ -157,8 +175,8 @@ def alerts_vs_actions(
     ax3.set_ylabel("%")
     h1, l1 = ax2.get_legend_handles_labels()
     h2, l2 = ax3.get_legend_handles_labels()
-    ax2.legend(h1 + h2, l1 + l2, fontsize=7, loc="upper right")
-    ax2.set_title(f"per {site_label} while live", fontsize=10)
+    ax2.legend(h1 + h2, l1 + l2, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3)
+    ax2.set_title(f"per {'rollout wave' if by_wave else site_label} while live", fontsize=10)
     fig.tight_layout()
     p = out / "alerts_vs_actions.png"
     fig.savefig(p, dpi=110)

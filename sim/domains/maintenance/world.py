@@ -326,9 +326,18 @@ class World:
             self.pending[u] = True
             ctx.env.process(self.planned(u, dl))
 
+    def warm_up(self) -> None:
+        """Run the sensor pipeline over the ``train_warmup_days`` before day 0 (as in training), so the EWMAs
+        hold history when scoring starts; no failures, alerts or KPIs happen in the warm-up."""
+        units = np.arange(self.n)
+        for t in range(-self.m["train_warmup_days"], 0):
+            d = self.lives.damage(self.d0[0], self.length[0], np.maximum(t - self.start[0], 0.0))
+            self.sensors.step(self.sensor_rng, units, d, self.mode[0])
+
     def process(self) -> Generator:
         ctx, kpi = self.ctx, self.ctx.kpi
         counts = np.bincount(self.site, minlength=ctx.n_sites).astype(float)
+        self.warm_up()
         while True:
             day = int(ctx.env.now // 24)
             routed = self.routed_sites().copy()
