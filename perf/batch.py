@@ -46,6 +46,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="in-memory cases repeat passes until this many seconds (timing resolution)")
     p.add_argument("--paired-rounds", type=int, default=0,
                    help="also time all runtimes in one process, alternating, on the --memory-max rows")
+    p.add_argument("--paired-only", action="store_true", help="skip the per-case runs (with --paired-rounds)")
     p.add_argument("--alt-max", default=None,
                    help="largest size for runtimes other than ort (and Dask); default: every size")
     p.add_argument("--nan-policy", choices=data.NAN_POLICIES, default="error",
@@ -233,7 +234,7 @@ def _setup_runtimes(args: argparse.Namespace, model: catalogue.BenchModel, cache
         t0 = time.perf_counter()
         try:
             if rt == "ort-tuned":
-                X = model.generate(np.random.default_rng(args.seed + 1), 100_000)
+                X = model.generate(np.random.default_rng(args.seed + 1), 50_000)
                 best, table = catalogue.tune_ort(model.entry.onnx_path, X, args.threads)
                 info["ort_tuned"], info["ort_tuning_table"] = best, table
             elif rt in ("lleaves", "tl2cgen"):
@@ -276,7 +277,7 @@ def main(argv: list[str]) -> int:
             src = data_dir / f"{model.name}-{model.entry.key}-{data.label(n)}.parquet"
             _ensure(src, model, n, args)
         ref = None
-        for rt in runtimes:
+        for rt in [] if args.paired_only else runtimes:
             if rt != "ort" and args.alt_max_n is not None and n > args.alt_max_n:
                 continue
             modes = ["stream"] + (["memory"] if n <= args.memory_max_n and not args.input else [])
@@ -303,10 +304,13 @@ def main(argv: list[str]) -> int:
             rows.append(_dask_case(args, model, src, n, preds, ref=ref, dask_batch=DaskBatch))
             _print_row(rows[-1])
         write_outputs(summarise(rows, machine(), model, args, setup) | {"complete": False}, out)  # so far
-    if args.paired_rounds > 0 and specs:
-        n_pair = max(n for (_, m, n) in specs if m == "memory")
-        base = next(v for (rt, m, n), v in specs.items() if m == "memory" and n == n_pair)
-        spec = {**base, "mode": "paired", "runtimes": runtimes, "rounds": args.paired_rounds}
+    if args.paired_rounds > 0:  # on the largest size scored in memory
+        n_pair = max([n for n in args.sizes if n <= args.memory_max_n] or [min(args.sizes)])
+        src = data_dir / f"{model.name}-{model.entry.key}-{data.label(n_pair)}.parquet"
+        spec = {"mode": "paired", "runtimes": runtimes, "rounds": args.paired_rounds, "data": str(src),
+                "onnx": str(model.entry.onnx_path), "booster": str(model.entry.booster_path),
+                "cache_dir": str(cache), "threads": args.threads, "chunk_rows": args.chunk_rows,
+                "features": features, "tuned": setup.get("ort_tuned"), "runtime": "paired", "records": n_pair}
         setup["paired"] = run_case(spec)
         print(f"paired ({data.label(n_pair)} rows, {args.paired_rounds} rounds, median rows/s): "
               + ", ".join(f"{rt} {v:,.0f}" for rt, v in setup["paired"]["median_rows_per_s"].items()))

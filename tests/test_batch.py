@@ -170,7 +170,7 @@ def test_cli_writes_batch_json_and_figure(tmp_path: Path, model: batch_models.Be
     out = tmp_path / "bench"
     rc = batch.main(["--model", "synthetic-40", "--records", "1k,3k", "--runtimes", "ort,lightgbm",
                      "--out", str(out), "--memory-max", "1k", "--memory-min-s", "0.05",
-                     "--threads", "1", "--no-progress",
+                     "--paired-rounds", "2", "--threads", "1", "--no-progress",
                      "--registry", str(model.entry.path.parent.parent)])
     assert rc == 0
     doc = json.loads((out / "batch.json").read_text())
@@ -188,6 +188,11 @@ def test_cli_writes_batch_json_and_figure(tmp_path: Path, model: batch_models.Be
         assert key in doc["machine"]
     assert doc["machine"]["versions"]["onnxruntime"]
     assert len(list((out / "data").glob("*.parquet"))) == 2
+    paired = doc["setup"]["paired"]  # both runtimes alternating in one process on the 1k rows
+    assert paired["records"] == 1_000 and set(paired["median_rows_per_s"]) == {"ort", "lightgbm"}
+    assert all(len(v) == 2 for v in paired["rows_per_s"].values())
+    assert doc["ratios"]["paired_1k"]["ort_over_lightgbm"] > 0
+    assert doc["complete"] is True
 
 
 def test_cli_bad_flags_and_bad_input(tmp_path: Path, model: batch_models.BenchModel,
