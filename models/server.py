@@ -187,6 +187,8 @@ def parse_infer_request(
 
 
 def _error(status: int, message: str, **headers: str) -> web.Response:
+    if status == 503:  # shed load: tell well-behaved clients when to come back
+        headers.setdefault("Retry-After", "1")
     return web.json_response({"error": message}, status=status, headers=headers or None)
 
 

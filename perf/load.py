@@ -138,8 +138,10 @@ class _Conn(asyncio.Protocol):
             return
         status = int(head[9:12])
         del self.buf[: end + 4 + length]
+        retry = head.find(b"retry-after:")
+        retry_s = float(head[retry + 12 : head.find(b"\r\n", retry) % (len(head) + 1)]) if retry >= 0 else 0.0
         i, self.current = self.current, -1
-        self.client.done(self, i, status, b"connection: close" not in head)
+        self.client.done(self, i, status, b"connection: close" not in head, retry_s)
 
     def connection_lost(self, exc: Exception | None) -> None:
         i, self.current = self.current, -1
@@ -200,12 +202,14 @@ class _Client:
         else:
             self.idle.append(conn)
 
-    def done(self, conn: _Conn, i: int, status: int, keep_alive: bool) -> None:
+    def done(self, conn: _Conn, i: int, status: int, keep_alive: bool, retry_s: float = 0.0) -> None:
         self.done_at[i], self.status[i] = time.perf_counter(), status
-        if keep_alive:
-            self._free(conn)
-        else:
+        if not keep_alive:
             conn.transport.close()
+        elif self.closed_until is not None and retry_s > 0:  # a closed-loop user honours Retry-After
+            self.loop.call_later(min(retry_s, 5.0), self._free, conn)
+        else:
+            self._free(conn)
 
     def lost(self, conn: _Conn, i: int) -> None:
         if i >= 0:
@@ -213,7 +217,8 @@ class _Client:
         if conn in self.idle:
             self.idle.remove(conn)
         self.n_conns -= 1
-        if self.waiting and self.n_conns < self.max_conns:
+        keep_users = self.closed_until is not None and time.perf_counter() < self.closed_until
+        if keep_users or (self.waiting and self.n_conns < self.max_conns):
             self.n_conns += 1
             self.loop.create_task(self._open())
 
@@ -300,7 +305,8 @@ async def run_closed(
     slo_ms: float = 100.0,
     raw: bool = False,
 ) -> dict:
-    """Closed loop: ``concurrency`` connections, each sending its next request on the last one's answer.
+    """Closed loop: ``concurrency`` users, each sending its next request on the last one's answer (after a
+    503's ``Retry-After``, at most 5 s, as a well-behaved client does; a closed connection is reopened).
 
     ``raw`` adds the answered requests' latencies (seconds, numpy) under ``raw_latency_ok_s``."""
     cap = MAX_REQUESTS
