@@ -168,16 +168,16 @@ def test_compare_scores_detects_differences(tmp_path: Path) -> None:
 
 def test_cli_writes_batch_json_and_figure(tmp_path: Path, model: batch_models.BenchModel) -> None:
     out = tmp_path / "bench"
-    rc = batch.main(["--model", "synthetic-40", "--records", "1k,3k", "--runtimes", "ort,lightgbm",
-                     "--out", str(out), "--memory-max", "1k", "--memory-min-s", "0.05",
+    rc = batch.main(["--model", "synthetic-40", "--records", "2k", "--runtimes", "ort,lightgbm",
+                     "--out", str(out), "--memory-max", "2k", "--memory-min-s", "0.05",
                      "--paired-rounds", "2", "--threads", "1", "--no-progress",
                      "--registry", str(model.entry.path.parent.parent)])
     assert rc == 0
     doc = json.loads((out / "batch.json").read_text())
     assert (out / "batch.png").stat().st_size > 10_000
     got = {(r["records"], r["runtime"], r["mode"]) for r in doc["rows"]}
-    assert got == {(1_000, "ort", "stream"), (1_000, "ort", "memory"), (1_000, "lightgbm", "stream"),
-                   (1_000, "lightgbm", "memory"), (3_000, "ort", "stream"), (3_000, "lightgbm", "stream")}
+    assert got == {(2_000, "ort", "stream"), (2_000, "ort", "memory"), (2_000, "lightgbm", "stream"),
+                   (2_000, "lightgbm", "memory")}
     for r in doc["rows"]:
         assert r["rows_per_s"] > 0 and r["wall_s"] > 0
         assert 50 < r["peak_rss_mb"] < 2_048
@@ -187,11 +187,11 @@ def test_cli_writes_batch_json_and_figure(tmp_path: Path, model: batch_models.Be
     for key in ("cpu", "logical_cores", "versions", "git_sha"):
         assert key in doc["machine"]
     assert doc["machine"]["versions"]["onnxruntime"]
-    assert len(list((out / "data").glob("*.parquet"))) == 2
-    paired = doc["setup"]["paired"]  # both runtimes alternating in one process on the 1k rows
-    assert paired["records"] == 1_000 and set(paired["median_rows_per_s"]) == {"ort", "lightgbm"}
+    assert len(list((out / "data").glob("*.parquet"))) == 1
+    paired = doc["setup"]["paired"]  # both runtimes alternating in one process on the same rows
+    assert paired["records"] == 2_000 and set(paired["median_rows_per_s"]) == {"ort", "lightgbm"}
     assert all(len(v) == 2 for v in paired["rows_per_s"].values())
-    assert doc["ratios"]["paired_1k"]["ort_over_lightgbm"] > 0
+    assert doc["ratios"]["paired_2k"]["ort_over_lightgbm"] > 0
     assert doc["complete"] is True
 
 
