@@ -31,8 +31,7 @@ def rollout_funnel(
     period = summary["meta"]["report_period_days"]
     horizon = summary["meta"]["horizon_days"]
     live = _by(kpis, ["live_days"], ["seed", "period"])["live_days"].unstack("seed")
-    days = np.minimum(period, horizon - live.index.to_numpy() * period)
-    live = live.div(days, axis=0)
+    live = live[(live.index.to_numpy() + 1) * period <= horizon] / period  # whole periods only
     weeks = live.index.to_numpy() * period / 7.0
     n_sites = kpis["site"].nunique()
     fig, ax = plt.subplots(figsize=(10, 4.8))
@@ -98,7 +97,7 @@ def downtime_by_site(
     d, labels = _groups(kpis, names, by_wave)
     per = 7.0 / d["live_unit_days"]
     x = np.arange(len(d))
-    fig, ax = plt.subplots(figsize=(max(6, 0.7 * len(d) + 3), 4.8))
+    fig, ax = plt.subplots(figsize=(max(8, 0.8 * len(d) + 3), 4.8))
     ax.bar(
         x - 0.2,
         d["live_unplanned_downtime_cf_h"] * per,
@@ -116,9 +115,9 @@ def downtime_by_site(
     ttl = f"{summary['meta']['scenario']}: unplanned downtime at deployed {site_label}s while live"
     if h.get("mean") is not None:
         ttl += (
-            f" (overall -{100 * h['mean']:.1f}%, 95% CI {100 * h['ci_low']:.1f} to {100 * h['ci_high']:.1f}%)"
+            f"\n(overall -{100 * h['mean']:.1f}%, CI {100 * h['ci_low']:.1f} to {100 * h['ci_high']:.1f}%)"
             if h.get("ci_low") is not None
-            else f" (overall -{100 * h['mean']:.1f}%)"
+            else f"\n(overall -{100 * h['mean']:.1f}%)"
         )
     ax.set_title(ttl, fontsize=9)
     ax.legend(fontsize=8, loc="lower right")
@@ -144,6 +143,7 @@ def alerts_vs_actions(
     n_seeds = kpis["seed"].nunique()
     names = ["alerts", "alerts_true", "alerts_delivered", "alerts_acted", "replacements", "live_failures"]
     w = _by(kpis, names, ["period"]) / n_seeds
+    w = w[(w.index.to_numpy() + 1) * period <= summary["meta"]["horizon_days"]]  # whole periods only
     weeks = w.index.to_numpy() * period / 7.0
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.8))
     styles = [
