@@ -41,8 +41,8 @@ SCHEMA: dict[str, Rule] = {
     "method": Rule("str", "psi_fixed", choices=("psi_fixed", "calibrated"),
                    doc="psi_fixed: PSI > psi_threshold; calibrated: stat > bootstrap threshold at `level`"),
     "stat": Rule("str", "psi", choices=("psi", "js"), doc="calibrated: PSI or Jensen-Shannon distance"),
-    "level": Rule("float", 0.001, min=1e-6, max=0.5, doc="calibrated: false-alarm probability per site-check"),
-    "rows_per_unit": Rule("float", 24.0, min=1, doc="calibrated: scored rows that count as one independent draw"),
+    "level": Rule("float", 0.001, min=1e-6, max=0.5, doc="calibrated: false-alarm probability per check"),
+    "rows_per_unit": Rule("float", 24.0, min=1, doc="calibrated: scored rows that make one independent draw"),
     "min_stat": Rule("float", 0.0, min=0, doc="calibrated: never alarm below this statistic value"),
     "bootstrap_draws": Rule("int", 2000, min=100, max=100000, doc="calibrated: draws of the null"),
     "source": Rule("str", "", doc="citations"),
@@ -159,7 +159,7 @@ class Monitor:
     def check_calibrated(self, day: int, live: np.ndarray, rng: np.random.Generator
                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Statistic, its calibrated threshold, labelled precision and labelled-alert count per site."""
-        w, delay = self.cfg["window_days"], self.cfg["label_delay_days"]
+        w = self.cfg["window_days"]
         score_days = [(day - i) % self.ring for i in range(w) if day - i >= 0]
         ref, cur = self._binned(self.hist[score_days].sum(axis=0))
         if self.null_const is None:
@@ -207,7 +207,8 @@ def drift_headline(ctx) -> dict[str, float]:
         t0 = min(starts)
         affected = np.any([e["mask"] for e in ctx.drift.entries], axis=0)
         names = {ctx.site_names[i] for i in np.flatnonzero(affected)}
-        hits = [r["time_h"] for r in ctx.events.of_kind("monitor_alarm") if r["site"] in names and r["time_h"] >= t0]
+        hits = [r["time_h"] for r in ctx.events.of_kind("monitor_alarm")
+                if r["site"] in names and r["time_h"] >= t0]
         alarms = len(hits)
         delay = (min(hits) - t0) / 24.0 if hits else float("nan")
     rt = ctx.extra.get("retrainer")

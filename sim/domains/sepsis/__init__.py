@@ -10,11 +10,11 @@ import numpy as np
 
 from models.registry import Registry
 from models.scorer import OnnxScorer
+from sim import retrain
 from sim.domains.sepsis.care import KPIS, SepsisCare
 from sim.domains.sepsis.config import DRIFTABLE, SCHEMA
 from sim.domains.sepsis.figures import figures
 from sim.domains.sepsis.model import SiteModels, get_model
-from sim import retrain
 from sim.errors import ScenarioError
 
 __all__ = ["DRIFTABLE", "KPIS", "SCHEMA", "build", "check", "figures", "headline", "site_count"]

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 
 from models.pipeline import build_model_lazy
 from models.registry import Registry, RegistryEntry
+from models.scorer import OnnxScorer
 from models.train import TrainConfig
+from sim import retrain
 from sim.domains.sepsis.physiology import FEATURES, Cohort
 
 GENERATOR_SECTIONS = ("patients", "treatment")
@@ -56,10 +60,11 @@ def get_model(sc: dict, registry: Registry | None = None) -> RegistryEntry:
                             m["train_seed"], registry=registry, cache_config=cache)
 
 
-# --- retraining in the simulation (used only when [retrain] policy is not "never") ---------------------------
-RESERVOIR_ROWS = 400_000        # bounded memory: ~22 MB of float32 features
-KEEP_SEPTIC, KEEP_NONSEPTIC = 0.25, 0.10  # share of scored rows kept (weights become weight / share)
-TRAIN_ROWS_MAX = 120_000        # rows a retrain uses (all label-positive rows, then weighted negatives)
+# --- retraining in the simulation (used only when [retrain] policy is not "never") --------------------------
+RESERVOIR_ROWS = 1_000_000      # bounded memory: ~75 MB; ~6 weeks of rows at 172 hospitals
+# share of scored rows kept, about the development mix (weights become w / share)
+KEEP_SEPTIC, KEEP_NONSEPTIC = 0.35, 1.0
+TRAIN_ROWS_MAX = 120_000        # rows a retrain uses at most (septic rows plus the dev mix of others)
 
 
 class Reservoir:
@@ -77,14 +82,17 @@ class Reservoir:
         self.day = np.full(capacity, -1, dtype=np.int32)
         self.site = np.zeros(capacity, dtype=np.int32)
         self.w = np.zeros(capacity, dtype=np.float64)
+        self.septic = np.zeros(capacity, dtype=bool)
         self.cap, self.pos, self.full = capacity, 0, False
 
-    def add(self, X: np.ndarray, y: np.ndarray, day: int, site: np.ndarray, w: np.ndarray) -> None:
+    def add(self, X: np.ndarray, y: np.ndarray, day: int, site: np.ndarray, w: np.ndarray,  # noqa: PLR0917
+            septic: np.ndarray) -> None:
         k = len(y)
         if k == 0:
             return
         idx = (self.pos + np.arange(k)) % self.cap
         self.X[idx], self.y[idx], self.day[idx], self.site[idx], self.w[idx] = X, y, day, site, w
+        self.septic[idx] = septic
         self.full |= self.pos + k >= self.cap
         self.pos = int((self.pos + k) % self.cap)
 
@@ -95,43 +103,61 @@ class Reservoir:
         return np.flatnonzero((d >= day_from) & (d < day_to) & sites[self.site[:n]])
 
 
-def weighted_auroc(y: np.ndarray, s: np.ndarray, w: np.ndarray) -> float:
-    """Weighted area under the ROC curve; NaN unless both classes are present."""
-    from sklearn.metrics import roc_auc_score
-    if y.min() == y.max():
-        return float("nan")
-    return float(roc_auc_score(y, s, sample_weight=w))
+def weighted_f1(y: np.ndarray, s: np.ndarray, w: np.ndarray, threshold: float) -> float:
+    """Weighted F1 of alerting at ``threshold`` (rows weighted to the population); NaN without positives.
 
-
-def training_sample(y: np.ndarray, w: np.ndarray, target_rate: float, rng: np.random.Generator,
-                    max_rows: int = TRAIN_ROWS_MAX) -> np.ndarray:
-    """Row indices with label prevalence ``target_rate`` (the development cohort's), negatives by weight.
-
-    All positives are kept (up to ``max_rows * target_rate``); negatives are drawn without replacement with
-    probability proportional to their weight (Efraimidis-Spirakis keys), so the negatives represent the
-    population, and the enrichment matches the original model's (its threshold keeps its meaning).
+    Under the case-mix drift the ranking (AUROC) barely changes while false alerts grow, so the shadow test
+    compares what clinicians see: precision and recall of the alerts at the operating threshold.
     """
-    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
-    n_pos = min(len(pos), int(max_rows * target_rate))
-    pos = rng.choice(pos, n_pos, replace=False) if n_pos < len(pos) else pos
-    n_neg = min(len(neg), int(round(n_pos * (1 - target_rate) / max(target_rate, 1e-6))))
-    keys = np.log(rng.random(len(neg))) / np.maximum(w[neg], 1e-12)
-    neg = neg[np.argsort(-keys)[:n_neg]]
-    return np.sort(np.concatenate([pos, neg]))
+    pos = y == 1
+    if not pos.any():
+        return float("nan")
+    alert = s >= threshold
+    tp, fp, fn = w[alert & pos].sum(), w[alert & ~pos].sum(), w[~alert & pos].sum()
+    return float(2 * tp / (2 * tp + fp + fn))
 
 
-def retrain_model(sc: dict, X: np.ndarray, y: np.ndarray, version: int, run_key: dict,
+def dev_row_ratio(sc: dict) -> float:
+    """Non-septic rows per septic row in the development cohort (patients ratio x mean rows per patient).
+
+    Septic patients contribute rows from admission to onset + 6 h, non-septic ones to discharge (both capped
+    at ``train_max_hours``); means from the scenario's onset and length-of-stay distributions.
+    """
+    m, p = sc["model"], sc["patients"]
+    cap = m["train_max_hours"]
+    sep = min(p["onset_min_hours"] + p["onset_gamma_shape"] * p["onset_gamma_scale_hours"] + 7.0, cap)
+    non = min(p["los_hours_median"] * np.exp(p["los_sigma"] ** 2 / 2), cap)
+    return m["train_nonseptic_patients"] / m["train_septic_patients"] * non / sep
+
+
+def training_sample(septic: np.ndarray, ratio: float, rng: np.random.Generator,
+                    max_rows: int = TRAIN_ROWS_MAX) -> np.ndarray:
+    """Row indices with the development cohort's mix: every septic patient's row, ``ratio`` others per one.
+
+    The reservoir holds septic rows at ``KEEP_SEPTIC`` and other rows at ``KEEP_NONSEPTIC`` of the simulated
+    (already sampled) patients; within each group rows are exchangeable, so a uniform draw per group gives
+    the enrichment the original model was trained with (its threshold keeps its meaning).
+    """
+    sep, non = np.flatnonzero(septic), np.flatnonzero(~septic)
+    n_sep = min(len(sep), int(max_rows / (1 + ratio)), int(len(non) / ratio))
+    n_non = min(len(non), int(n_sep * ratio))
+    pick_sep = rng.choice(sep, n_sep, replace=False) if n_sep < len(sep) else sep
+    pick_non = rng.choice(non, n_non, replace=False) if n_non < len(non) else non
+    return np.sort(np.concatenate([pick_sep, pick_non]))
+
+
+def retrain_model(sc: dict, X: np.ndarray, y: np.ndarray, version: int, run_key: dict, *,
                   registry: Registry | None = None) -> RegistryEntry:
     """A new LightGBM -> ONNX sepsis model on in-simulation rows, registered as ``sepsis-retrained``.
 
     ``run_key`` (scenario hash, seed, version) and the data's hash key the registry entry.
     """
-    import hashlib
     m = sc["model"]
     cfg = TrainConfig(n_trees=m["n_trees"], num_leaves=m["num_leaves"], learning_rate=m["learning_rate"])
     digest = hashlib.sha256(X.tobytes() + y.tobytes()).hexdigest()
-    return build_model_lazy("sepsis-retrained", lambda: (X, y, None), FEATURES, cfg, m["train_seed"] + version,
-                            registry=registry, cache_config=run_key | {"version": version, "data": digest})
+    return build_model_lazy("sepsis-retrained", lambda: (X, y, None), FEATURES, cfg,
+                            m["train_seed"] + version, registry=registry,
+                            cache_config=run_key | {"version": version, "data": digest})
 
 
 class SiteModels:
@@ -140,13 +166,11 @@ class SiteModels:
     Version 1 is the development model at every site. A retrain (``train``) uses the labelled reservoir rows
     of its *cohort* (sites with a drift alarm; every live site under the scheduled / performance policies),
     and on promotion (``activate``) the cohort's sites score with the new version. Shadow evaluation scores
-    the same labelled reservoir rows of the cohort with the live versions and the challenger (weighted AUROC).
+    the same labelled reservoir rows of the cohort with the live versions and the challenger (weighted F1 of
+    alerting at the scenario's threshold).
     """
 
     def __init__(self, ctx, care, scorer, registry: Registry | None = None):
-        from models.scorer import OnnxScorer
-        from sim import retrain
-        self._scorer_cls = OnnxScorer
         self.ctx, self.care, self.registry = ctx, care, registry
         self.sc = ctx.scenario.to_dict()
         self.cfg = ctx.scenario.section("retrain")
@@ -156,8 +180,7 @@ class SiteModels:
         self.alarmed = np.zeros(n, dtype=bool)
         self.reservoir = Reservoir()
         self.rng = ctx.streams.generator("sepsis.retrain")
-        card = ctx.extra.get("model_card", {})
-        self.target_rate = float(card.get("training_positive_rate", 0.1))
+        self.ratio = dev_row_ratio(self.sc)
         self.cohorts: dict[int, np.ndarray] = {}
         self.shadow_from = float("inf")
         self.rt = retrain.Retrainer(dict(self.cfg), self, initial_model=1, log=self._log)
@@ -183,7 +206,7 @@ class SiteModels:
         keep = in_dev & (self.rng.random(len(rows)) < keep_p)
         r = rows[keep]
         y = (septic[keep] & (t >= a["onset"][r] - lead)).astype(np.int8)
-        self.reservoir.add(X[r], y, int(t // 24), a["site"][r], a["weight"][r] / keep_p[keep])
+        self.reservoir.add(X[r], y, int(t // 24), a["site"][r], a["weight"][r] / keep_p[keep], septic[keep])
 
     # --- news from the monitor ---------------------------------------------------------------------------
     def drift_alarm(self, site: int, day: float, detail: str) -> None:
@@ -199,14 +222,14 @@ class SiteModels:
         cohort = self._cohort()
         idx = self.reservoir.select(data_from_day, data_to_day, cohort)
         res = self.reservoir
-        take = idx[training_sample(res.y[idx], res.w[idx], self.target_rate, self.rng)] if len(idx) else idx
+        take = idx[training_sample(res.septic[idx], self.ratio, self.rng)] if len(idx) else idx
         if len(take) < 200 or res.y[take].min() == res.y[take].max():
-            self.scorers[version] = self.scorers[self.rt.live.version]  # too little data: a copy of the live one
+            self.scorers[version] = self.scorers[self.rt.live.version]  # too little data: the live one
         else:
             run_key = {"scenario": self.ctx.scenario.hash, "seed": self.ctx.seed}
             entry = retrain_model(self.sc, res.X[take], res.y[take].astype(np.int32), version, run_key,
-                                  self.registry)
-            self.scorers[version] = self._scorer_cls(entry.onnx_path, threads=self.sc["model"]["threads"])
+                                  registry=self.registry)
+            self.scorers[version] = OnnxScorer(entry.onnx_path, threads=self.sc["model"]["threads"])
         self.cohorts[version] = cohort
         self.ctx.events.log(self.ctx.env.now, "retrain_data", detail=f"version {version}: {len(take)} rows "
                             f"from {int(cohort.sum())} sites, days {data_from_day:g}-{data_to_day:g}",
@@ -216,7 +239,7 @@ class SiteModels:
     def activate(self, model: int, version: int) -> None:
         """Make ``version`` live at its cohort (promotion) or at the sites of newer versions (rollback)."""
         newer = self.site_version > version
-        sites = newer if newer.any() and version < self.site_version.max() else self.cohorts.get(version, newer)
+        sites = newer if newer.any() else self.cohorts.get(version, newer)
         self.site_version[sites] = version
         mon = self.ctx.monitor
         if mon is not None and sites.any():
@@ -233,14 +256,19 @@ class SiteModels:
         self.ctx.events.log(ev.day * 24.0, f"retrain_{ev.kind}", detail=ev.detail, value=float(ev.version))
 
     # --- the daily evaluation ------------------------------------------------------------------------------
-    def _auroc(self, day: int, sites: np.ndarray, version: int | None) -> tuple[float, float]:
-        """AUROC (and rows) of ``version`` (None: each site's live version) on ``day``'s labelled rows."""
-        idx = self.reservoir.select(day, day + 1, sites)
-        if len(idx) < 50:
+    def _metric(self, day_from: float, day_to: float, sites: np.ndarray, version: int | None
+                ) -> tuple[float, float]:
+        """F1 (and rows) of ``version`` (None: each site's live version) on labelled rows of days [from, to].
+
+        NaN with fewer than 200 rows or 5 label-positive rows (too little to judge).
+        """
+        idx = self.reservoir.select(day_from, day_to + 1, sites)
+        if len(idx) < 200 or self.reservoir.y[idx].sum() < 5:
             return float("nan"), 0.0
         X, y, w = self.reservoir.X[idx], self.reservoir.y[idx], self.reservoir.w[idx]
-        s = self.predict(X, self.reservoir.site[idx]) if version is None else self.scorers[version].predict_proba(X)
-        return weighted_auroc(y, s, w), float(len(idx))
+        s = self.predict(X, self.reservoir.site[idx]) if version is None \
+            else self.scorers[version].predict_proba(X)
+        return weighted_f1(y, s, w, self.sc["model"]["threshold"]), float(len(idx))
 
     def daily(self):
         """SimPy process: shadow metrics, probation and performance feeds, re-trigger on uncovered alarms."""
@@ -251,13 +279,15 @@ class SiteModels:
             labelled = int(day - delay) - 1  # the last whole day whose labels are known
             if rt.state == "shadow" and labelled >= self.shadow_from:
                 sites = self.cohorts[rt.challenger.version]
-                live, n = self._auroc(labelled, sites, None)
-                chal, _ = self._auroc(labelled, sites, rt.challenger.version)
+                live, n = self._metric(labelled, labelled, sites, None)
+                chal, _ = self._metric(labelled, labelled, sites, rt.challenger.version)
                 rt.record_shadow(live, chal, n)
-            probation = rt.live.version > 1 and day - rt.live.live_from_day <= self.cfg["probation_days"]
-            if probation or self.cfg["policy"] == "on_performance":
-                sites = self.cohorts.get(rt.live.version, self.ctx.live) if probation else self.ctx.live
-                rt.performance(day, self._auroc(labelled, sites, None)[0])
+            since = rt.live.live_from_day
+            probation = rt.live.version > 1 and day - since <= self.cfg["probation_days"]
+            if probation:  # labelled rows since the promotion, at the promoted version's sites
+                rt.performance(day, self._metric(since, labelled, self.cohorts[rt.live.version], None)[0])
+            elif self.cfg["policy"] == "on_performance":
+                rt.performance(day, self._metric(labelled - 6, labelled, self.ctx.live, None)[0])
             uncovered = self.alarmed & self.ctx.monitor.alarm_open & (self.site_version == 1) \
                 if self.ctx.monitor is not None else np.zeros(0, bool)
             if self.cfg["policy"] == "on_drift" and uncovered.any() and rt.state == "idle":
