@@ -233,6 +233,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r['workers']:>7} {r['runs']:>5} {r['wall_s']:>8.1f} {r['own_s']:>8.1f} "
               f"{r['own_per_run_s']:>9.3f} {r['overhead']:>8.1%} {r['startup_s']:>9.1f} "
               f"{r['overhead_after_startup']:>8.1%} {r['parent_cpu_ms_per_run']:>13.2f}")
+    share = {r["workers"]: r["own_cpu_s"] / r["wall_s"] for r in (res1, resn)}
+    result["cores_used"] = share
+    print(f"cores the sweep actually got (runs' CPU time / wall): {share[1]:.2f} on 1 worker, "
+          f"{share[args.workers]:.2f} on {args.workers} "
+          "(a speedup needs idle cores: compare with the load average)")
     print(f"speedup {args.workers} vs 1 worker: {speedup:.2f}x (target >= 1.7x); runner overhead "
           f"{res1['overhead']:.1%} (1 worker), {resn['overhead']:.1%} ({args.workers} workers) "
           "(target <= 5%); "
