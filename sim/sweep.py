@@ -64,6 +64,8 @@ class Axis:
 
 @dataclass(frozen=True)
 class SweepSpec:
+    """A validated sweep spec (see the module docstring); ``raw`` is the resolved content that is hashed."""
+
     source: str
     name: str
     base_path: Path
@@ -276,6 +278,7 @@ def _cast(axis: Axis, v: float) -> Any:
 
 
 def n_points(spec: SweepSpec) -> int:
+    """Number of design points (runs = points x replications)."""
     k, n = len(spec.axes), spec.samples
     return {"grid": math.prod(len(a.values) for a in spec.axes), "zip": len(spec.axes[0].values),
             "lhs": n, "sobol": n * (k + 2), "morris": n * (k + 1)}[spec.design]

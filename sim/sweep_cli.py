@@ -50,6 +50,8 @@ from sim.sweep_runner import (
 
 @dataclass
 class SweepStats:
+    """Counts and times of one session of a sweep (seconds)."""
+
     total: int = 0
     skipped: int = 0
     ran: int = 0
@@ -201,6 +203,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``purgatory sweep`` argument parser; bad flags raise UserError (exit 2)."""
     p = _Parser(prog="purgatory sweep", description=__doc__.split("\n\n")[1])
     p.add_argument("spec", help="sweep spec (TOML), e.g. scenarios/sweeps/sepsis_levers.toml")
     p.add_argument("--workers", type=int, default=None,

@@ -57,6 +57,8 @@ class Job:
 
 @dataclass(frozen=True)
 class Task:
+    """One run: design point, replication number, its seed and the point's overrides."""
+
     point: int
     rep: int
     seed: int
@@ -69,6 +71,8 @@ class Task:
 
 @dataclass
 class Outcome:
+    """What a worker sends back: status, error message, the kept KPIs and the run's own time."""
+
     task: Task
     status: str  # "ok" | "error"
     error: str = ""
@@ -79,10 +83,12 @@ class Outcome:
 
 
 def run_id(point: int, rep: int) -> str:
+    """Stable run name, also the part's file name: ``p000012-r0003``."""
     return f"p{point:06d}-r{rep:04d}"
 
 
 def make_job(spec: SweepSpec, base: Scenario, target: str = DEFAULT_TARGET) -> Job:
+    """The picklable part of a sweep that every worker needs."""
     return Job(base.to_dict(), base.source, spec.kpis, target)
 
 
@@ -117,6 +123,7 @@ def execute(job: Job, task: Task) -> Outcome:
 # ---------------------------------------------------------------- storage
 
 def part_path(parts: Path, rid: str, ok: bool = True) -> Path:
+    """Where a run's part lives (``<run>.parquet``, or ``<run>.error.parquet`` for a failed run)."""
     return parts / (f"{rid}.parquet" if ok else f"{rid}.error.parquet")
 
 
