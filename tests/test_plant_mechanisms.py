@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from functools import cache
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from sim.engine import RunResult, run
+from sim.run_cli import main as purgatory_run
 from sim.scenario import Scenario, apply_overrides, load_scenario
 
 TINY = Path(__file__).resolve().parent / "scenarios" / "plant_tiny.toml"
@@ -93,3 +95,20 @@ def test_alert_flood_erodes_action() -> None:
     assert flood["alerts_per_line_week"] > 5 * base["alerts_per_line_week"]
     assert flood["act_rate"] < 0.5 * base["act_rate"]
     assert flood["alert_precision"] < base["alert_precision"]
+
+
+def test_purgatory_run_writes_headline_kpis_and_figures(tmp_path: Path) -> None:
+    assert purgatory_run([str(TINY), "--seeds", "1", "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    for key in (
+        "unplanned_downtime_relative_reduction",
+        "failures_predicted_share",
+        "warning_days_median",
+        "furthest_rollout_wave",
+        "alerts_per_line_week",
+        "phm08_score_sum",
+        "rul_rmse_days",
+    ):
+        assert summary["headline"][key]["mean"] is not None, key
+    for fig in ("rollout_funnel.png", "downtime_by_site.png", "alerts_vs_actions.png"):
+        assert (tmp_path / "out" / fig).stat().st_size > 10_000
