@@ -64,6 +64,7 @@ def get_model(sc: dict, registry: Registry | None = None) -> RegistryEntry:
 RESERVOIR_ROWS = 1_000_000      # bounded memory: ~75 MB; ~6 weeks of rows at 172 hospitals
 # share of scored rows kept, about the development mix (weights become w / share)
 KEEP_SEPTIC, KEEP_NONSEPTIC = 0.35, 1.0
+PROBATION_POSITIVES = 100       # label-positive rows needed before a promoted version can be rolled back
 TRAIN_ROWS_MAX = 120_000        # rows a retrain uses at most (septic rows plus the dev mix of others)
 
 
@@ -117,33 +118,27 @@ def weighted_f1(y: np.ndarray, s: np.ndarray, w: np.ndarray, threshold: float) -
     return float(2 * tp / (2 * tp + fp + fn))
 
 
-def dev_row_ratio(sc: dict) -> float:
-    """Non-septic rows per septic row in the development cohort (patients ratio x mean rows per patient).
-
-    Septic patients contribute rows from admission to onset + 6 h, non-septic ones to discharge (both capped
-    at ``train_max_hours``); means from the scenario's onset and length-of-stay distributions.
-    """
-    m, p = sc["model"], sc["patients"]
-    cap = m["train_max_hours"]
-    sep = min(p["onset_min_hours"] + p["onset_gamma_shape"] * p["onset_gamma_scale_hours"] + 7.0, cap)
-    non = min(p["los_hours_median"] * np.exp(p["los_sigma"] ** 2 / 2), cap)
-    return m["train_nonseptic_patients"] / m["train_septic_patients"] * non / sep
-
-
-def training_sample(septic: np.ndarray, ratio: float, rng: np.random.Generator,
+def training_sample(y: np.ndarray, septic: np.ndarray, target_rate: float, rng: np.random.Generator,
                     max_rows: int = TRAIN_ROWS_MAX) -> np.ndarray:
-    """Row indices with the development cohort's mix: every septic patient's row, ``ratio`` others per one.
+    """Row indices in the development cohort's form: septic patients' rows plus others, at its label rate.
 
-    The reservoir holds septic rows at ``KEEP_SEPTIC`` and other rows at ``KEEP_NONSEPTIC`` of the simulated
-    (already sampled) patients; within each group rows are exchangeable, so a uniform draw per group gives
-    the enrichment the original model was trained with (its threshold keeps its meaning).
+    Septic patients are enriched in the development cohort, so its label prevalence ``target_rate`` (from the
+    model card) is far above the wards'. Taking every septic patient's row (up to ``max_rows``) and drawing
+    other patients' rows uniformly until the label prevalence is ``target_rate`` reproduces that enrichment,
+    so the retrained model's probabilities sit on the same scale and the alert threshold keeps its meaning.
+    Within each group the reservoir's rows are exchangeable (equal weights), so uniform draws are unbiased.
     """
     sep, non = np.flatnonzero(septic), np.flatnonzero(~septic)
-    n_sep = min(len(sep), int(max_rows / (1 + ratio)), int(len(non) / ratio))
-    n_non = min(len(non), int(n_sep * ratio))
-    pick_sep = rng.choice(sep, n_sep, replace=False) if n_sep < len(sep) else sep
-    pick_non = rng.choice(non, n_non, replace=False) if n_non < len(non) else non
-    return np.sort(np.concatenate([pick_sep, pick_non]))
+    if len(sep) > max_rows // 2:
+        sep = np.sort(rng.choice(sep, max_rows // 2, replace=False))
+    n_pos = int(y[sep].sum())
+    n_non = max(0, int(n_pos / max(target_rate, 1e-6)) - len(sep))
+    if n_non > len(non):  # not enough other rows: thin the septic ones instead
+        keep = len(non) / n_non
+        sep = np.sort(rng.choice(sep, int(len(sep) * keep), replace=False))
+        n_non = len(non)
+    pick = rng.choice(non, n_non, replace=False) if n_non < len(non) else non
+    return np.sort(np.concatenate([sep, pick]))
 
 
 def retrain_model(sc: dict, X: np.ndarray, y: np.ndarray, version: int, run_key: dict, *,
@@ -180,7 +175,7 @@ class SiteModels:
         self.alarmed = np.zeros(n, dtype=bool)
         self.reservoir = Reservoir()
         self.rng = ctx.streams.generator("sepsis.retrain")
-        self.ratio = dev_row_ratio(self.sc)
+        self.target_rate = float(ctx.extra.get("model_card", {}).get("training_positive_rate", 0.1))
         self.cohorts: dict[int, np.ndarray] = {}
         self.shadow_from = float("inf")
         self.rt = retrain.Retrainer(dict(self.cfg), self, initial_model=1, log=self._log)
@@ -222,7 +217,8 @@ class SiteModels:
         cohort = self._cohort()
         idx = self.reservoir.select(data_from_day, data_to_day, cohort)
         res = self.reservoir
-        take = idx[training_sample(res.septic[idx], self.ratio, self.rng)] if len(idx) else idx
+        take = idx[training_sample(res.y[idx], res.septic[idx], self.target_rate, self.rng)] \
+            if len(idx) else idx
         if len(take) < 200 or res.y[take].min() == res.y[take].max():
             self.scorers[version] = self.scorers[self.rt.live.version]  # too little data: the live one
         else:
@@ -232,6 +228,7 @@ class SiteModels:
             self.scorers[version] = OnnxScorer(entry.onnx_path, threads=self.sc["model"]["threads"])
         self.cohorts[version] = cohort
         self.ctx.events.log(self.ctx.env.now, "retrain_data", detail=f"version {version}: {len(take)} rows "
+                            f"(label rate {res.y[take].mean() if len(take) else 0:.3f}) "
                             f"from {int(cohort.sum())} sites, days {data_from_day:g}-{data_to_day:g}",
                             value=float(len(take)))
         return version
@@ -256,14 +253,14 @@ class SiteModels:
         self.ctx.events.log(ev.day * 24.0, f"retrain_{ev.kind}", detail=ev.detail, value=float(ev.version))
 
     # --- the daily evaluation ------------------------------------------------------------------------------
-    def _metric(self, day_from: float, day_to: float, sites: np.ndarray, version: int | None
-                ) -> tuple[float, float]:
+    def _metric(self, day_from: float, day_to: float, sites: np.ndarray, version: int | None,
+                min_positives: int = 5) -> tuple[float, float]:
         """F1 (and rows) of ``version`` (None: each site's live version) on labelled rows of days [from, to].
 
-        NaN with fewer than 200 rows or 5 label-positive rows (too little to judge).
+        NaN with fewer than 200 rows or ``min_positives`` label-positive rows (too little to judge).
         """
         idx = self.reservoir.select(day_from, day_to + 1, sites)
-        if len(idx) < 200 or self.reservoir.y[idx].sum() < 5:
+        if len(idx) < 200 or self.reservoir.y[idx].sum() < min_positives:
             return float("nan"), 0.0
         X, y, w = self.reservoir.X[idx], self.reservoir.y[idx], self.reservoir.w[idx]
         s = self.predict(X, self.reservoir.site[idx]) if version is None \
@@ -285,7 +282,9 @@ class SiteModels:
             since = rt.live.live_from_day
             probation = rt.live.version > 1 and day - since <= self.cfg["probation_days"]
             if probation:  # labelled rows since the promotion, at the promoted version's sites
-                rt.performance(day, self._metric(since, labelled, self.cohorts[rt.live.version], None)[0])
+                cohort = self.cohorts[rt.live.version]
+                f1 = self._metric(since, labelled, cohort, None, PROBATION_POSITIVES)[0]
+                rt.performance(day, f1)
             elif self.cfg["policy"] == "on_performance":
                 rt.performance(day, self._metric(labelled - 6, labelled, self.ctx.live, None)[0])
             uncovered = self.alarmed & self.ctx.monitor.alarm_open & (self.site_version == 1) \
