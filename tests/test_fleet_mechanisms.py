@@ -156,3 +156,15 @@ def test_bookkeeping_is_consistent() -> None:
 def test_bad_scenario_values_are_rejected(key: str, value: object) -> None:
     with pytest.raises(ScenarioError, match=key.split(".", maxsplit=1)[0]):
         with_({key: value})
+
+
+def test_integration_fault_as_drift_stops_delivery_from_its_start_day() -> None:
+    """A dealer-system fault as [[drift]] (legacy_failure_prob +1 from day 60) loses every later alert."""
+    drift = [{"param": "legacy_failure_prob", "kind": "sudden", "magnitude": 1.0, "start_day": 60}]
+    r = run(with_({"drift": drift} | ALL_LIVE, "fleet_fixed_tiny"), 1)
+    k = r.kpis
+    late = k[(k["period"] >= 9)].groupby("kpi", observed=True)["value"].sum()
+    early = k[(k["period"] < 8)].groupby("kpi", observed=True)["value"].sum()
+    assert late["alerts"] > 0 and late["alerts_delivered"] == 0
+    assert early["alerts_delivered"] > 0.8 * early["alerts"]
+    assert (r.events["kind"] == "drift_start").sum() == 1
