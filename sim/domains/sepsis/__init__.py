@@ -110,7 +110,19 @@ def headline(ctx) -> dict[str, float]:
            for w in range(len(ctx.scenario.get("rollout.waves")))},
         "model_auroc": float(card.get("auroc", float("nan"))),
         "model_auprc": float(card.get("auprc", float("nan"))),
+        **_retrain_headline(ctx),
     }
+
+
+def _retrain_headline(ctx) -> dict[str, float]:
+    """Promotions, rejections, rollbacks and retrained hospitals at the end (only with a retraining policy)."""
+    models = ctx.extra["care"].models
+    if models is None:
+        return {}
+    s = models.rt.summary()
+    return {"retrain_promotions": float(s["promotions"]), "retrain_rejections": float(s["rejections"]),
+            "retrain_rollbacks": float(s["rollbacks"]),
+            "sites_on_retrained_model": float((models.site_version > 1).sum())}
 
 
 def serving_demand(scenario) -> dict:
