@@ -52,18 +52,21 @@ def predictors(model: batch_models.BenchModel) -> dict[str, Callable[[np.ndarray
 def ratio_report(request: pytest.FixtureRequest) -> Iterator[None]:
     """After the module: print each runtime's median time relative to ORT's (same group, same run)."""
     yield
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is None or not _medians:
+    plugins = request.config.pluginmanager
+    reporter, capture = plugins.get_plugin("terminalreporter"), plugins.get_plugin("capturemanager")
+    if reporter is None or capture is None or not _medians:
         return
-    reporter.write_line("")
-    reporter.write_line(f"scorer micro-benchmarks, {THREADS} threads: speed vs onnxruntime (>1 = faster)")
+    lines = ["", f"scorer micro-benchmarks, {THREADS} threads: speed vs onnxruntime (>1 = faster)"]
     for n in SIZES:
         base = _medians.get(("ort", n))
         if base is None:
             continue
         parts = [f"{rt} {base / _medians[(rt, n)]:.2f}x"
                  for rt in RUNTIMES if (rt, n) in _medians and rt != "ort"]
-        reporter.write_line(f"  {n:>7} rows: ORT median {base * 1e6:,.1f} us; " + ", ".join(parts))
+        lines.append(f"  {n:>7} rows: ORT median {base * 1e6:,.1f} us; " + ", ".join(parts))
+    with capture.global_and_fixture_disabled():  # fixture teardown runs under output capture
+        for line in lines:
+            reporter.write_line(line)
 
 
 @pytest.mark.parametrize("n", SIZES, ids=lambda n: f"{n}rows")
