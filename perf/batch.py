@@ -500,6 +500,10 @@ def plot(report: dict, path: Path) -> None:
             rss = [(r["records"], r["peak_rss_mb"]) for r in sel if r.get("peak_rss_mb")]
             if rss:
                 ax2.plot(*zip(*rss, strict=True), style, color=colours[rt], label=lab, ms=5)
+    for r in rows:
+        if r.get("repeat"):  # the in-memory baseline re-measured after the long runs: hollow marker
+            ax1.plot([r["records"]], [r["rows_per_s"]], "s", mfc="none", color=colours[r["runtime"]], ms=8,
+                     label=f"{r['runtime']} (in memory, re-measured after the largest run)")
     ax2.axhline(2048, color="grey", lw=1, ls=":")
     ax2.set_ylim(top=max(ax2.get_ylim()[1], 2048 * 1.4))
     ax2.text(0.01, 2048 * 1.06, "2 GiB target", color="grey", fontsize=9, transform=ax2.get_yaxis_transform())
