@@ -273,3 +273,4 @@ def make_predictor(runtime: str, onnx_path: str | Path, booster_path: str | Path
         cls = LleavesScorer if runtime == "lleaves" else Tl2cgenScorer
         return cls(booster_path, threads=threads, cache_dir=cache_dir).predict_proba
     raise UserError(f"--runtimes: {runtime!r} is not a runtime; allowed: {', '.join(RUNTIMES)}")
+register("sepsis", "sim.domains.sepsis.bench:benchmark_model")
