@@ -1,4 +1,4 @@
-"""Everything ML: train LightGBM, export to ONNX, check parity, keep a verified registry, score with onnxruntime."""
+"""Everything ML: train LightGBM, export to ONNX, check parity, keep a verified registry, score with ORT."""
 
 from models.registry import ModelIntegrityError, Registry, RegistryEntry
 from models.scorer import OnnxScorer

@@ -32,12 +32,19 @@ def calibration(y: np.ndarray, p: np.ndarray, bins: int = 10) -> dict:
             continue
         mean_p, frac = float(p[m].mean()), float(y[m].mean())
         ece += m.mean() * abs(mean_p - frac)
-        table.append({"bin_lo": float(edges[b]), "bin_hi": float(edges[b + 1]), "n": int(m.sum()),
-                      "mean_predicted": mean_p, "observed_rate": frac})
+        table.append(
+            {
+                "bin_lo": float(edges[b]),
+                "bin_hi": float(edges[b + 1]),
+                "n": int(m.sum()),
+                "mean_predicted": mean_p,
+                "observed_rate": frac,
+            }
+        )
     return {"brier": float(brier_score_loss(y, p)), "ece": float(ece), "reliability": table}
 
 
-def build_card(
+def build_card(  # noqa: PLR0917
     name: str,
     feature_names: list[str],
     X_train: np.ndarray,

@@ -18,7 +18,7 @@ class ParityError(RuntimeError):
     """The ONNX export disagrees with the native model beyond tolerance."""
 
 
-def build_model(
+def build_model(  # noqa: PLR0917
     name: str,
     X: np.ndarray,
     y: np.ndarray,
@@ -31,11 +31,12 @@ def build_model(
     groups: np.ndarray | None = None,
 ) -> RegistryEntry:
     """Train, export, check and register a model on ``X, y`` (see :func:`build_model_lazy`)."""
-    return build_model_lazy(name, lambda: (X, y, groups), feature_names, config, seed, valid_fraction,
-                            registry, cache_config)
+    return build_model_lazy(
+        name, lambda: (X, y, groups), feature_names, config, seed, valid_fraction, registry, cache_config
+    )
 
 
-def build_model_lazy(
+def build_model_lazy(  # noqa: PLR0917
     name: str,
     data: Callable[[], tuple[np.ndarray, np.ndarray, np.ndarray | None]],
     feature_names: list[str],
@@ -53,8 +54,13 @@ def build_model_lazy(
     permutation of ``groups`` (e.g. patient ids, so one patient's hours never sit on both sides) or of rows.
     """
     registry = registry or Registry()
-    key_config = {"name": name, "train": dataclasses.asdict(config), "seed": int(seed),
-                  "features": list(feature_names), "data": cache_config or {}}
+    key_config = {
+        "name": name,
+        "train": dataclasses.asdict(config),
+        "seed": int(seed),
+        "features": list(feature_names),
+        "data": cache_config or {},
+    }
 
     def build() -> tuple[bytes, str, dict]:
         X, y, groups = data()
@@ -74,8 +80,17 @@ def build_model_lazy(
         if not parity.ok:
             raise ParityError(f"ONNX parity failed for {name}: {parity.to_json()}")
         p_valid = booster.predict(X[valid].astype(np.float64))
-        card = build_card(name, feature_names, X[train], y[train], y[valid], p_valid,
-                          hashlib.sha256(onnx_bytes).hexdigest(), key_config, parity.__dict__ | {"ok": parity.ok})
+        card = build_card(
+            name,
+            feature_names,
+            X[train],
+            y[train],
+            y[valid],
+            p_valid,
+            hashlib.sha256(onnx_bytes).hexdigest(),
+            key_config,
+            parity.__dict__ | {"ok": parity.ok},
+        )
         return onnx_bytes, booster.model_to_string(), card
 
     return registry.get_or_create(name, key_config, build)

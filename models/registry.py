@@ -16,7 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT_ROOT = Path(os.environ.get("PURGATORY_REGISTRY", Path(__file__).resolve().parent.parent / "results" / "registry"))
+DEFAULT_ROOT = Path(
+    os.environ.get("PURGATORY_REGISTRY", Path(__file__).resolve().parent.parent / "results" / "registry")
+)
 
 
 class ModelIntegrityError(RuntimeError):
@@ -69,7 +71,8 @@ class Registry:
         actual = sha256_file(path / "model.onnx")
         if actual != card["onnx_sha256"]:
             raise ModelIntegrityError(
-                f"{path / 'model.onnx'}: sha256 {actual} does not match the model card's {card['onnx_sha256']}"
+                f"{path / 'model.onnx'}: sha256 {actual} does not match the model card's "
+                f"{card['onnx_sha256']}"
             )
         return RegistryEntry(name, key, path, card)
 
@@ -77,7 +80,9 @@ class Registry:
         base = self.root / name
         return sorted(p.name for p in base.iterdir() if (p / "card.json").exists()) if base.exists() else []
 
-    def get_or_create(self, name: str, config: dict, build: Callable[[], tuple[bytes, str, dict]]) -> RegistryEntry:
+    def get_or_create(
+        self, name: str, config: dict, build: Callable[[], tuple[bytes, str, dict]]
+    ) -> RegistryEntry:
         """Return the entry for ``config``, building it with ``build() -> (onnx_bytes, booster_text, card)``.
 
         ``card`` must already hold ``onnx_sha256`` of ``onnx_bytes``.

@@ -31,7 +31,9 @@ class OnnxScorer:
     def __init__(self, model: bytes | str | Path, threads: int = 1, chunk_rows: int = 262_144):
         if isinstance(model, (str, Path)):
             model = Path(model).read_bytes()
-        self.session = ort.InferenceSession(model, session_options(threads), providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(
+            model, session_options(threads), providers=["CPUExecutionProvider"]
+        )
         inp = self.session.get_inputs()[0]
         if inp.name != INPUT_NAME:
             raise ValueError(f"ONNX input name (={inp.name!r}) must be {INPUT_NAME!r}")

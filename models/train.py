@@ -66,7 +66,7 @@ def snap_thresholds_to_float32(booster: lgb.Booster) -> lgb.Booster:
     return lgb.Booster(model_str=text)
 
 
-def train_lgbm(
+def train_lgbm(  # noqa: PLR0917
     X: np.ndarray, y: np.ndarray, feature_names: list[str], config: TrainConfig, seed: int, threads: int = 2
 ) -> lgb.Booster:
     """Train a binary LightGBM model on float32 features and return a float32-snapped booster.

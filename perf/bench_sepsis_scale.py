@@ -45,14 +45,16 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     sc = load_scenario(args.scenario)
     # warm-up: train / load the model outside the timed run
-    from sim.domains.sepsis.model import get_model
+    from sim.domains.sepsis.model import get_model  # noqa: PLC0415
+
     entry = get_model(sc.to_dict())
 
-    import sim.domains.sepsis as dom
+    import sim.domains.sepsis as dom  # noqa: PLC0415
+
     timed: list[TimedScorer] = []
     original = dom.OnnxScorer
 
-    def factory(*a, **k):  # noqa: ANN002, ANN003
+    def factory(*a, **k):
         s = TimedScorer(original(*a, **k))
         timed.append(s)
         return s
@@ -77,10 +79,16 @@ def main(argv: list[str] | None = None) -> int:
     floor = time.perf_counter() - t0
     hosp_days = sc.get("hospitals.count") * sc.get("scenario.horizon_days")
     out = {
-        "scenario": sc.name, "seed": args.seed, "hospitals": sc.get("hospitals.count"),
-        "days": sc.get("scenario.horizon_days"), "wall_s": round(wall, 2),
-        "target_s": 60.0, "within_target": wall < 60.0,
-        "onnx_rows": ts.rows, "onnx_calls": ts.calls, "onnx_s": round(ts.seconds, 2),
+        "scenario": sc.name,
+        "seed": args.seed,
+        "hospitals": sc.get("hospitals.count"),
+        "days": sc.get("scenario.horizon_days"),
+        "wall_s": round(wall, 2),
+        "target_s": 60.0,
+        "within_target": wall < 60.0,
+        "onnx_rows": ts.rows,
+        "onnx_calls": ts.calls,
+        "onnx_s": round(ts.seconds, 2),
         "onnx_share_of_wall": round(ts.seconds / wall, 3),
         "baseline_big_batch_onnx_s": round(floor, 2),
         "ratio_run_wall_to_big_batch_scoring": round(wall / floor, 2),

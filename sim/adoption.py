@@ -23,16 +23,21 @@ import numpy as np
 from sim.schema import Rule
 
 SCHEMA: dict[str, Rule] = {
-    "act_logit_base": Rule("float", 2.0, min=-20, max=20, doc="logit of p_act at reference trust, full training, no fatigue"),
+    "act_logit_base": Rule(
+        "float", 2.0, min=-20, max=20, doc="logit of p_act at reference trust, full training, no fatigue"
+    ),
     "trust_coef": Rule("float", 4.0, min=0, max=50, doc="logit change per unit of trust above trust_ref"),
     "trust_ref": Rule("float", 0.3, min=0, max=1, doc="the precision at which trust is neutral"),
     "trust_initial": Rule("float", 0.3, min=0, max=1, doc="trust at go-live"),
     "trust_rate": Rule("float", 0.05, min=0, max=1, doc="daily EMA weight of observed alert precision"),
-    "training_by_wave": Rule("list[float]", [1.0], min=0, max=1, min_len=1,
-                             doc="training level per wave (last value repeats)"),
+    "training_by_wave": Rule(
+        "list[float]", [1.0], min=0, max=1, min_len=1, doc="training level per wave (last value repeats)"
+    ),
     "training_coef": Rule("float", 2.0, min=0, max=50, doc="logit change per unit of training"),
     "fatigue_coef": Rule("float", 3.0, min=0, max=50, doc="largest logit penalty from alert fatigue"),
-    "fatigue_scale": Rule("float", 1.0, min=1e-6, doc="false alerts per staff-shift giving 63% of the penalty"),
+    "fatigue_scale": Rule(
+        "float", 1.0, min=1e-6, doc="false alerts per staff-shift giving 63% of the penalty"
+    ),
     "fatigue_rate": Rule("float", 0.1, min=0, max=1, doc="daily EMA weight of false alerts per staff-shift"),
     "source": Rule("str", "", doc="citations"),
 }
@@ -56,13 +61,17 @@ class Adoption:
     def p_act(self) -> np.ndarray:
         """Probability of acting on an alert, per site."""
         c = self.cfg
-        logit = (c["act_logit_base"] + c["trust_coef"] * (self.trust - c["trust_ref"])
-                 + c["training_coef"] * (self.training - 1.0)
-                 - c["fatigue_coef"] * (1.0 - np.exp(-self.fatigue / c["fatigue_scale"])))
+        logit = (
+            c["act_logit_base"]
+            + c["trust_coef"] * (self.trust - c["trust_ref"])
+            + c["training_coef"] * (self.training - 1.0)
+            - c["fatigue_coef"] * (1.0 - np.exp(-self.fatigue / c["fatigue_scale"]))
+        )
         return _expit(logit)
 
-    def daily_update(self, live: np.ndarray, true_alerts: np.ndarray, false_alerts: np.ndarray,
-                     staff_shifts: np.ndarray) -> None:
+    def daily_update(
+        self, live: np.ndarray, true_alerts: np.ndarray, false_alerts: np.ndarray, staff_shifts: np.ndarray
+    ) -> None:
         """End-of-day update at live sites from that day's (weighted) true and false alert counts."""
         c = self.cfg
         total = true_alerts + false_alerts

@@ -17,14 +17,21 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sweep": ("sim.sweep_cli", "run a sweep spec (parameter axes x seeds) locally or on Dask"),
     "drift-eval": ("sim.drifteval", "evaluate drift detectors on streams with known change points"),
     "serve": ("models.server", "serve registry models over the Open Inference Protocol (V2 REST)"),
-    "readiness": ("sim.readiness", "peak request rate a scenario needs and the serving workers to meet its SLO"),
+    "readiness": (
+        "sim.readiness",
+        "peak request rate a scenario needs and the serving workers to meet its SLO",
+    ),
     "bench batch": ("perf.batch", "batch scoring benchmark from 1k to 100M records"),
     "bench load": ("perf.load", "open- and closed-loop HTTP load generator against a V2 server"),
 }
 
 
 def _usage() -> str:
-    lines = ["usage: purgatory COMMAND [options]   (purgatory COMMAND --help for its options)", "", "commands:"]
+    lines = [
+        "usage: purgatory COMMAND [options]   (purgatory COMMAND --help for its options)",
+        "",
+        "commands:",
+    ]
     lines += [f"  {name:<12} {text}" for name, (_, text) in COMMANDS.items()]
     return "\n".join(lines)
 

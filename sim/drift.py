@@ -43,15 +43,27 @@ _SITES = re.compile(r"^(all|wave(>=|==|<=)(\d+))$")
 def check(source: str, entries: list[dict], driftable: dict[str, str]) -> None:
     for i, e in enumerate(entries):
         if e["param"] not in driftable:
-            raise ScenarioError(source, f"drift[{i}].param", e["param"],
-                                f"unknown parameter; driftable: {', '.join(sorted(driftable))}")
+            raise ScenarioError(
+                source,
+                f"drift[{i}].param",
+                e["param"],
+                f"unknown parameter; driftable: {', '.join(sorted(driftable))}",
+            )
         if not _SITES.match(e["sites"].replace(" ", "")):
-            raise ScenarioError(source, f"drift[{i}].sites", e["sites"], "must be 'all', 'wave>=N', 'wave==N' or 'wave<=N'")
+            raise ScenarioError(
+                source, f"drift[{i}].sites", e["sites"], "must be 'all', 'wave>=N', 'wave==N' or 'wave<=N'"
+            )
         if e["kind"] in ("gradual", "incremental") and e["end_day"] != -1 and e["end_day"] <= e["start_day"]:
-            raise ScenarioError(source, f"drift[{i}].end_day", e["end_day"], f"must be > start_day ({e['start_day']})")
+            raise ScenarioError(
+                source, f"drift[{i}].end_day", e["end_day"], f"must be > start_day ({e['start_day']})"
+            )
         if e["kind"] == "recurring" and e["duration_days"] > e["period_days"]:
-            raise ScenarioError(source, f"drift[{i}].duration_days", e["duration_days"],
-                                f"must be <= period_days ({e['period_days']})")
+            raise ScenarioError(
+                source,
+                f"drift[{i}].duration_days",
+                e["duration_days"],
+                f"must be <= period_days ({e['period_days']})",
+            )
 
 
 def site_mask(expr: str, wave: np.ndarray) -> np.ndarray:
@@ -97,10 +109,9 @@ class DriftSchedule:
             if k <= 0:
                 continue
             share = np.where(e["mask"], 1.0, 0.0)
-            if e["kind"] == "gradual":
-                share = share * (self.rng.random(len(out)) < k)
-            else:
-                share = share * k
+            # gradual: each site is in the new regime with probability k; otherwise k of the magnitude
+            regime = (self.rng.random(len(out)) < k) if e["kind"] == "gradual" else k
+            share = share * regime
             if e["op"] == "add":
                 out += share * e["magnitude"]
             else:

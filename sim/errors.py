@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 class UserError(Exception):
-    """Bad input from a user (scenario file, sweep spec, CLI flag). The CLI prints ``str(err)`` and exits 2."""
+    """Bad input from a user (scenario file, sweep spec, CLI flag); the CLI prints it and exits 2."""
 
     exit_code = 2
 

@@ -11,9 +11,19 @@ class EventLog:
     def __init__(self) -> None:
         self.rows: list[dict] = []
 
-    def log(self, time_h: float, kind: str, site: str = "", detail: str = "", value: float = float("nan")) -> None:
-        self.rows.append({"time_h": float(time_h), "day": int(time_h // 24), "kind": kind, "site": site,
-                          "detail": detail, "value": float(value)})
+    def log(
+        self, time_h: float, kind: str, site: str = "", detail: str = "", value: float = float("nan")
+    ) -> None:
+        self.rows.append(
+            {
+                "time_h": float(time_h),
+                "day": int(time_h // 24),
+                "kind": kind,
+                "site": site,
+                "detail": detail,
+                "value": float(value),
+            }
+        )
 
     def of_kind(self, kind: str) -> list[dict]:
         return [r for r in self.rows if r["kind"] == kind]

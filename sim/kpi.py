@@ -59,12 +59,15 @@ class KPIRecorder:
         for k, name in enumerate(self.names):
             agg[k] = blocks[k].max(axis=-1) if self.aggregation[name] == "max" else blocks[k].sum(axis=-1)
         kpi_idx, site_idx, period_idx = np.meshgrid(
-            np.arange(n_kpi), np.arange(n_sites), np.arange(n_periods), indexing="ij")
-        return pd.DataFrame({
-            "run_id": pd.Categorical([run_id] * agg.size),
-            "seed": np.full(agg.size, seed, dtype=np.int64),
-            "site": pd.Categorical.from_codes(site_idx.ravel(), categories=site_names),
-            "period": period_idx.ravel().astype(np.int32),
-            "kpi": pd.Categorical.from_codes(kpi_idx.ravel(), categories=self.names),
-            "value": agg.ravel(),
-        })
+            np.arange(n_kpi), np.arange(n_sites), np.arange(n_periods), indexing="ij"
+        )
+        return pd.DataFrame(
+            {
+                "run_id": pd.Categorical([run_id] * agg.size),
+                "seed": np.full(agg.size, seed, dtype=np.int64),
+                "site": pd.Categorical.from_codes(site_idx.ravel(), categories=site_names),
+                "period": period_idx.ravel().astype(np.int32),
+                "kpi": pd.Categorical.from_codes(kpi_idx.ravel(), categories=self.names),
+                "value": agg.ravel(),
+            }
+        )

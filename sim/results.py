@@ -43,15 +43,18 @@ def summarise(scenario: Scenario, results: list[RunResult], root_seed: int) -> d
         vals = [r.headline.get(k, float("nan")) for r in results]
         headline[k] = mean_ci(vals) | {"per_seed": [None if not math.isfinite(v) else v for v in vals]}
     meta = metadata(scenario) | {
-        "root_seed": root_seed, "seeds": [r.meta["seed"] for r in results],
+        "root_seed": root_seed,
+        "seeds": [r.meta["seed"] for r in results],
         "report_period_days": scenario.get("scenario.report_period_days"),
-        "horizon_days": scenario.get("scenario.horizon_days"), "source": scenario.source,
+        "horizon_days": scenario.get("scenario.horizon_days"),
+        "source": scenario.source,
     }
     return {"meta": meta, "headline": headline}
 
 
-def write_results(out: Path, scenario: Scenario, results: list[RunResult], root_seed: int,
-                  figures_fn=None) -> dict:
+def write_results(
+    out: Path, scenario: Scenario, results: list[RunResult], root_seed: int, figures_fn=None
+) -> dict:
     """Write all outputs for ``results`` (one per seed) to ``out``; returns the summary dict."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

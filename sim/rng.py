@@ -12,7 +12,7 @@ import numpy as np
 
 
 def replication_seeds(root_seed: int, n: int) -> list[int]:
-    """Integer seeds of ``n`` replications, from ``SeedSequence(root_seed).spawn(n)`` (stable for a given root)."""
+    """Integer seeds of ``n`` replications, from ``SeedSequence(root_seed).spawn(n)`` (stable per root)."""
     return [int(s.generate_state(1, dtype=np.uint32)[0]) for s in np.random.SeedSequence(root_seed).spawn(n)]
 
 

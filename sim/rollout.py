@@ -24,17 +24,29 @@ GATE_SCHEMA = {
 
 SCHEMA: dict[str, Rule] = {
     "strategy": Rule("str", "phased", choices=("phased", "big_bang"), doc="waves with gates, or all at once"),
-    "waves": Rule("list[int]", min=1, min_len=1, doc="sites per wave, pilot first; must add up to the site count"),
-    "wave_order": Rule("str", "random", choices=("random", "largest_first", "smallest_first", "as_listed"),
-                       doc="how sites are assigned to waves"),
+    "waves": Rule(
+        "list[int]", min=1, min_len=1, doc="sites per wave, pilot first; must add up to the site count"
+    ),
+    "wave_order": Rule(
+        "str",
+        "random",
+        choices=("random", "largest_first", "smallest_first", "as_listed"),
+        doc="how sites are assigned to waves",
+    ),
     "first_go_live_day": Rule("int", 0, min=0, doc="day the pilot wave goes live"),
-    "min_dwell_days": Rule("int", 60, min=1, doc="days a wave runs before the gate to the next wave is checked"),
-    "gate_check_every_days": Rule("int", 14, min=1, doc="after a failed gate, days until it is checked again"),
+    "min_dwell_days": Rule(
+        "int", 60, min=1, doc="days a wave runs before the gate to the next wave is checked"
+    ),
+    "gate_check_every_days": Rule(
+        "int", 14, min=1, doc="after a failed gate, days until it is checked again"
+    ),
     "gate_window_days": Rule("int", 30, min=1, doc="days of KPIs a gate looks at"),
     "gate_scope": Rule("str", "last_wave", choices=("last_wave", "all_live"), doc="sites a gate looks at"),
     "gates": Rule("tables", [], item_schema=GATE_SCHEMA, doc="go/no-go criteria, all must pass"),
     "hold_on_monitor_alarm": Rule("bool", True, doc="an open monitor alarm at a live site blocks the gate"),
-    "max_gate_failures": Rule("int", 0, min=0, doc="consecutive failures before the rollout stalls (0: never)"),
+    "max_gate_failures": Rule(
+        "int", 0, min=0, doc="consecutive failures before the rollout stalls (0: never)"
+    ),
     "rollback": Rule("tables", [], item_schema=GATE_SCHEMA, doc="a live wave failing these is taken offline"),
     "rollback_min_live_days": Rule("int", 60, min=1, doc="days live before a wave can be rolled back"),
     "source": Rule("str", "", doc="citation for the rollout plan"),
@@ -44,14 +56,22 @@ SCHEMA: dict[str, Rule] = {
 def check(source: str, section: dict, n_sites: int, kpis: dict[str, str]) -> None:
     """Cross-field rules: waves add up to the site count; gate metrics name known KPIs."""
     if sum(section["waves"]) != n_sites:
-        raise ScenarioError(source, "rollout.waves", section["waves"],
-                            f"must add up to the number of sites ({n_sites}), not {sum(section['waves'])}")
+        raise ScenarioError(
+            source,
+            "rollout.waves",
+            section["waves"],
+            f"must add up to the number of sites ({n_sites}), not {sum(section['waves'])}",
+        )
     for key in ("gates", "rollback"):
         for i, gate in enumerate(section[key]):
             for name in gate["metric"].split("/"):
                 if name not in kpis:
-                    raise ScenarioError(source, f"rollout.{key}[{i}].metric", gate["metric"],
-                                        f"unknown KPI {name!r}; allowed: {', '.join(sorted(kpis))}")
+                    raise ScenarioError(
+                        source,
+                        f"rollout.{key}[{i}].metric",
+                        gate["metric"],
+                        f"unknown KPI {name!r}; allowed: {', '.join(sorted(kpis))}",
+                    )
 
 
 def assign_waves(section: dict, sizes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -66,7 +86,7 @@ def assign_waves(section: dict, sizes: np.ndarray, rng: np.random.Generator) -> 
     wave = np.empty(n, dtype=np.int64)
     bounds = np.cumsum([0, *section["waves"]])
     for w in range(len(section["waves"])):
-        wave[order[bounds[w]:bounds[w + 1]]] = w
+        wave[order[bounds[w] : bounds[w + 1]]] = w
     return wave
 
 
@@ -141,8 +161,12 @@ def controller(ctx) -> Generator:
             ctx.events.log(ctx.env.now, "gate_failed", detail=f"gate {gate}: {detail}", value=gate)
             if cfg["max_gate_failures"] and failures >= cfg["max_gate_failures"]:
                 ctx.stalled = True
-                ctx.events.log(ctx.env.now, "rollout_stalled",
-                               detail=f"gate {gate} failed {failures} times in a row", value=gate)
+                ctx.events.log(
+                    ctx.env.now,
+                    "rollout_stalled",
+                    detail=f"gate {gate} failed {failures} times in a row",
+                    value=gate,
+                )
 
 
 def _check_rollback(ctx, cfg: dict, wave_live_day: dict[int, int], day: int) -> None:

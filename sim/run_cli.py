@@ -27,6 +27,7 @@ def _positive(name: str):
         if value < 1:
             raise argparse.ArgumentTypeError(f"{name} = {value}: must be >= 1")
         return value
+
     return conv
 
 
@@ -42,8 +43,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _one(args: tuple[str, int]):
-    from sim.engine import run
-    from sim.scenario import load_scenario
+    from sim.engine import run  # noqa: PLC0415
+    from sim.scenario import load_scenario  # noqa: PLC0415
+
     path, seed = args
     result = run(load_scenario(path), seed)
     result.details = {}  # in-memory state (generators, the scorer) does not cross processes
@@ -52,8 +54,11 @@ def _one(args: tuple[str, int]):
 
 def print_summary(summary: dict, elapsed: float, out: Path) -> None:
     meta = summary["meta"]
-    print(f"{meta['scenario']} ({meta['domain']}): {len(meta['seeds'])} seed(s), root seed {meta['root_seed']}, "
-          f"{meta['horizon_days']} days, {elapsed:.1f} s")
+    print(
+        f"{meta['scenario']} ({meta['domain']}): {len(meta['seeds'])} seed(s), "
+        f"root seed {meta['root_seed']}, "
+        f"{meta['horizon_days']} days, {elapsed:.1f} s"
+    )
     print(f"{'KPI':<44}{'mean':>12}{'95% CI':>26}")
     for k, v in summary["headline"].items():
         if v["mean"] is None:
@@ -61,14 +66,16 @@ def print_summary(summary: dict, elapsed: float, out: Path) -> None:
             continue
         ci = f"[{v['ci_low']:.4g}, {v['ci_high']:.4g}]" if v["ci_low"] is not None else ""
         print(f"{k:<44}{v['mean']:>12.4g}{ci:>26}")
-    print(f"wrote {out}/ (kpis.parquet, events.parquet, summary.json, {', '.join(summary.get('figures', []))})")
+    print(
+        f"wrote {out}/ (kpis.parquet, events.parquet, summary.json, {', '.join(summary.get('figures', []))})"
+    )
 
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
-    from sim.engine import run
-    from sim.results import write_results
-    from sim.scenario import domain_module, load_scenario
+    from sim.engine import run  # noqa: PLC0415
+    from sim.results import write_results  # noqa: PLC0415
+    from sim.scenario import domain_module, load_scenario  # noqa: PLC0415
 
     scenario = load_scenario(args.scenario)  # validates before anything runs or is written
     n = args.seeds or scenario.get("scenario.seeds")

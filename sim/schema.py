@@ -1,8 +1,8 @@
 """Validation rules as data.
 
 Each section of a scenario file is described by a dict ``key -> Rule``. ``validate_section`` fills defaults,
-rejects unknown keys and checks types and ranges; every error names the file, the dotted key, the bad value and
-what is allowed (one line), raised as :class:`sim.errors.ScenarioError`.
+rejects unknown keys and checks types and ranges; every error names the file, the dotted key, the bad value
+and what is allowed (one line), raised as :class:`sim.errors.ScenarioError`.
 """
 
 from __future__ import annotations
@@ -39,9 +39,16 @@ class Rule:
 
     def allowed(self) -> str:
         """Human description of what the rule accepts."""
-        base = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string",
-                "list[int]": "a list of integers", "list[float]": "a list of numbers",
-                "list[str]": "a list of strings", "tables": "an array of tables"}[self.kind]
+        base = {
+            "int": "an integer",
+            "float": "a number",
+            "bool": "true or false",
+            "str": "a string",
+            "list[int]": "a list of integers",
+            "list[float]": "a list of numbers",
+            "list[str]": "a list of strings",
+            "tables": "an array of tables",
+        }[self.kind]
         parts = [base]
         if self.choices is not None:
             parts = [f"one of {', '.join(repr(c) for c in self.choices)}"]
@@ -63,8 +70,12 @@ def _check_scalar(kind: str, value: Any, allow_inf: bool = False) -> Any:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
     elif kind == "float":
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value) and (
-                allow_inf or math.isfinite(value)):
+        if (
+            isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and not math.isnan(value)
+            and (allow_inf or math.isfinite(value))
+        ):
             return float(value)
     elif kind == "str" and isinstance(value, str):
         return value
@@ -76,7 +87,9 @@ def check_value(source: str, key: str, rule: Rule, value: Any) -> Any:
     if rule.kind == "tables":
         if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
             raise ScenarioError(source, key, value, rule.allowed())
-        return [validate_section(source, f"{key}[{i}]", rule.item_schema or {}, v) for i, v in enumerate(value)]
+        return [
+            validate_section(source, f"{key}[{i}]", rule.item_schema or {}, v) for i, v in enumerate(value)
+        ]
     if rule.kind.startswith("list["):
         inner = rule.kind[5:-1]
         if not isinstance(value, list) or len(value) < rule.min_len:
@@ -107,8 +120,12 @@ def validate_section(source: str, section: str, schema: dict[str, Rule], data: A
     out = {}
     for key in data:
         if key not in schema:
-            raise ScenarioError(source, f"{section}.{key}", data[key],
-                                f"unknown key; allowed keys in [{section}]: {', '.join(sorted(schema))}")
+            raise ScenarioError(
+                source,
+                f"{section}.{key}",
+                data[key],
+                f"unknown key; allowed keys in [{section}]: {', '.join(sorted(schema))}",
+            )
     for key, rule in schema.items():
         dotted = f"{section}.{key}"
         if key in data:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "tests" / "scenarios" / "sepsis_tiny.toml"
 
 
-@lru_cache(maxsize=None)
+@cache
 def tiny() -> Scenario:
     return load_scenario(TINY)
 
@@ -24,7 +24,7 @@ def tiny_with(**overrides: object) -> Scenario:
     return apply_overrides(tiny(), {k.replace("__", "."): v for k, v in overrides.items()})
 
 
-@lru_cache(maxsize=None)
+@cache
 def tiny_run(seed: int = 1) -> RunResult:
     return run(tiny(), seed)
 

@@ -16,7 +16,9 @@ PURGATORY = [sys.executable, "-m", "sim.cli"]
 
 
 def _run(args: list[str], cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([*PURGATORY, *args], capture_output=True, text=True, cwd=cwd, timeout=600)
+    return subprocess.run(
+        [*PURGATORY, *args], capture_output=True, text=True, cwd=cwd, timeout=600, check=False
+    )
 
 
 def test_run_writes_results_summary_and_figures(tmp_path) -> None:
@@ -24,7 +26,13 @@ def test_run_writes_results_summary_and_figures(tmp_path) -> None:
     proc = _run(["run", str(TINY), "--seeds", "2", "--out", str(out)])
     assert proc.returncode == 0, proc.stderr
     assert "sepsis_mortality_relative_reduction" in proc.stdout
-    for name in ("kpis.parquet", "events.parquet", "summary.json", "mortality_by_week.png", "adoption_by_wave.png"):
+    for name in (
+        "kpis.parquet",
+        "events.parquet",
+        "summary.json",
+        "mortality_by_week.png",
+        "adoption_by_wave.png",
+    ):
         assert (out / name).stat().st_size > 0, name
     summary = json.loads((out / "summary.json").read_text())
     meta = summary["meta"]
@@ -70,13 +78,16 @@ def test_bad_scenario_gives_one_line_exit_2_and_writes_nothing(tmp_path, body, k
     assert not out.exists()
 
 
-@pytest.mark.parametrize(("args", "needle"), [
-    (["run", "missing.toml"], "file not found"),
-    (["run", str(TINY), "--seeds", "0"], "--seeds"),
-    (["run", str(TINY), "--seeds", "lots"], "--seeds"),
-    (["run"], "scenario"),
-    (["frobnicate"], "unknown command"),
-])
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["run", "missing.toml"], "file not found"),
+        (["run", str(TINY), "--seeds", "0"], "--seeds"),
+        (["run", str(TINY), "--seeds", "lots"], "--seeds"),
+        (["run"], "scenario"),
+        (["frobnicate"], "unknown command"),
+    ],
+)
 def test_bad_flags_give_one_line_and_exit_2(args, needle) -> None:
     proc = _run(args)
     assert proc.returncode == 2

@@ -39,25 +39,55 @@ def test_named_streams_are_independent_of_creation_order() -> None:
 def test_drift_shapes_and_site_selection() -> None:
     wave = np.array([0, 1, 2, 2])
     entries = [
-        {"param": "x", "kind": "incremental", "op": "add", "magnitude": 10.0, "start_day": 10, "end_day": 20,
-         "period_days": 90, "duration_days": 30, "sites": "wave>=2", "source": ""},
-        {"param": "x", "kind": "recurring", "op": "mul", "magnitude": 1.0, "start_day": 0, "end_day": -1,
-         "period_days": 30, "duration_days": 10, "sites": "wave==0", "source": ""},
+        {
+            "param": "x",
+            "kind": "incremental",
+            "op": "add",
+            "magnitude": 10.0,
+            "start_day": 10,
+            "end_day": 20,
+            "period_days": 90,
+            "duration_days": 30,
+            "sites": "wave>=2",
+            "source": "",
+        },
+        {
+            "param": "x",
+            "kind": "recurring",
+            "op": "mul",
+            "magnitude": 1.0,
+            "start_day": 0,
+            "end_day": -1,
+            "period_days": 30,
+            "duration_days": 10,
+            "sites": "wave==0",
+            "source": "",
+        },
     ]
     d = DriftSchedule(entries, wave, np.random.default_rng(0))
     base = np.ones(4)
-    np.testing.assert_allclose(d.apply("x", base, 5 * 24), [2, 1, 1, 1])      # recurring on at day 5
-    np.testing.assert_allclose(d.apply("x", base, 15 * 24), [1, 1, 6, 6])     # half-way up the ramp
-    np.testing.assert_allclose(d.apply("x", base, 35 * 24), [2, 1, 11, 11])   # ramp done, recurring on again
-    np.testing.assert_allclose(d.apply("x", base, 45 * 24), [1, 1, 11, 11])   # recurring off
+    np.testing.assert_allclose(d.apply("x", base, 5 * 24), [2, 1, 1, 1])  # recurring on at day 5
+    np.testing.assert_allclose(d.apply("x", base, 15 * 24), [1, 1, 6, 6])  # half-way up the ramp
+    np.testing.assert_allclose(d.apply("x", base, 35 * 24), [2, 1, 11, 11])  # ramp done, recurring on again
+    np.testing.assert_allclose(d.apply("x", base, 45 * 24), [1, 1, 11, 11])  # recurring off
     kinds = [k for _, k, _ in d.change_points(65)]
     assert kinds.count("drift_start") == 4 and "drift_full" in kinds
 
 
 def test_adoption_falls_with_fatigue_and_rises_with_trust() -> None:
-    cfg = {"act_logit_base": 2.0, "trust_coef": 4.0, "trust_ref": 0.25, "trust_initial": 0.25,
-           "trust_rate": 0.1, "training_by_wave": [1.0], "training_coef": 2.0, "fatigue_coef": 3.0,
-           "fatigue_scale": 0.5, "fatigue_rate": 0.2, "source": ""}
+    cfg = {
+        "act_logit_base": 2.0,
+        "trust_coef": 4.0,
+        "trust_ref": 0.25,
+        "trust_initial": 0.25,
+        "trust_rate": 0.1,
+        "training_by_wave": [1.0],
+        "training_coef": 2.0,
+        "fatigue_coef": 3.0,
+        "fatigue_scale": 0.5,
+        "fatigue_rate": 0.2,
+        "source": "",
+    }
     ad = Adoption(cfg, np.array([0, 0, 0]))
     p0 = ad.p_act().copy()
     assert p0[0] == pytest.approx(1 / (1 + np.exp(-2.0)))
@@ -80,7 +110,9 @@ def test_phased_rollout_goes_wave_by_wave_and_logs_gates() -> None:
 
 
 def test_impossible_gate_keeps_the_scenario_in_pilot_and_stalls() -> None:
-    sc = tiny_with(rollout__gates=[{"metric": "alerts_true/alerts", "min": 0.99}], rollout__max_gate_failures=3)
+    sc = tiny_with(
+        rollout__gates=[{"metric": "alerts_true/alerts", "min": 0.99}], rollout__max_gate_failures=3
+    )
     r = run(sc, 1)
     assert r.headline["furthest_rollout_wave"] == 0
     assert r.headline["sites_live_at_end"] == 2
@@ -94,8 +126,9 @@ def test_big_bang_puts_every_site_live_at_once() -> None:
 
 
 def test_rollback_takes_a_failing_wave_offline() -> None:
-    sc = tiny_with(rollout__rollback=[{"metric": "alerts_acted/alerts", "min": 0.99}],
-                   rollout__rollback_min_live_days=14)
+    sc = tiny_with(
+        rollout__rollback=[{"metric": "alerts_acted/alerts", "min": 0.99}], rollout__rollback_min_live_days=14
+    )
     r = run(sc, 1)
     assert (r.events.kind == "rollback").any()
     assert r.headline["sites_live_at_end"] < 8

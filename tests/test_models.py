@@ -31,8 +31,14 @@ def test_float32_thresholds_match_lightgbm_decisions_for_every_float32_input() -
     zero = float(np.float32(1e-35))
     for ti, si in zip(t, snapped, strict=True):
         center = np.float32(ti)
-        xs = [center, np.nextafter(center, np.float32(-np.inf)), np.nextafter(center, np.float32(np.inf)),
-              np.float32(0), np.float32(1e-35), np.float32(-1e-35)]
+        xs = [
+            center,
+            np.nextafter(center, np.float32(-np.inf)),
+            np.nextafter(center, np.float32(np.inf)),
+            np.float32(0),
+            np.float32(1e-35),
+            np.float32(-1e-35),
+        ]
         for x in xs:
             eff = 0.0 if abs(float(x)) <= zero else float(x)
             assert (x <= si) == (eff <= ti), (ti, x)
@@ -59,13 +65,13 @@ def test_onnx_parity_on_samples_and_at_every_split_threshold() -> None:
 
 def test_parity_check_catches_an_unsnapped_model() -> None:
     """Without snapping, a threshold between two float32 values sends one float32 input the wrong way."""
-    import lightgbm as lgb
+    import lightgbm as lgb  # noqa: PLC0415
 
     X, y = _data(5000)
     text = train_lgbm(X, y, FEATS, TrainConfig(n_trees=5), seed=1).model_to_string()
     # put every threshold a hair below a float32 value: LightGBM (double) sends that value right, ONNX
     # (threshold rounded to float32) sends it left
-    import re
+    import re  # noqa: PLC0415
 
     def bump(m: re.Match) -> str:
         vals = [float(v) for v in m.group(1).split()]
@@ -86,7 +92,8 @@ def test_registry_builds_once_and_verifies_sha256(tmp_path) -> None:
         calls.append(1)
         return X, y, None
 
-    from models.pipeline import build_model_lazy
+    from models.pipeline import build_model_lazy  # noqa: PLC0415
+
     e1 = build_model_lazy("m", make, FEATS, TrainConfig(n_trees=10), 3, registry=reg)
     e2 = build_model_lazy("m", make, FEATS, TrainConfig(n_trees=10), 3, registry=reg)
     assert len(calls) == 1 and e1.key == e2.key
@@ -105,7 +112,8 @@ def test_registry_builds_once_and_verifies_sha256(tmp_path) -> None:
 def test_scorer_matches_native_and_checks_shape(tmp_path) -> None:
     X, y = _data()
     entry = build_model("s", X, y, FEATS, TrainConfig(n_trees=30), 2, registry=Registry(tmp_path))
-    import lightgbm as lgb
+    import lightgbm as lgb  # noqa: PLC0415
+
     native = lgb.Booster(model_file=str(entry.booster_path)).predict(X[:3000].astype(np.float64))
     scorer = OnnxScorer(entry.onnx_path, chunk_rows=1000)  # several chunks
     np.testing.assert_allclose(scorer.predict_proba(X[:3000]), native, atol=1e-5)

@@ -21,7 +21,9 @@ def test_same_scenario_and_seed_give_identical_frames() -> None:
     pd.testing.assert_frame_equal(a.kpis, b.kpis)
     pd.testing.assert_frame_equal(a.events, b.events)
     assert a.headline == b.headline or all(
-        (np.isnan(x) and np.isnan(y)) or x == y for x, y in zip(a.headline.values(), b.headline.values(), strict=True))
+        (np.isnan(x) and np.isnan(y)) or x == y
+        for x, y in zip(a.headline.values(), b.headline.values(), strict=True)
+    )
     c = run(tiny(), 2)
     assert not a.kpis["value"].equals(c.kpis["value"])
 
@@ -38,7 +40,9 @@ def test_model_nobody_acts_on_gives_no_benefit() -> None:
     r = run(tiny_with(adoption__act_logit_base=-20.0, adoption__trust_coef=0.0), 3)
     assert r.headline["alerts_per_100_patient_days"] > 0  # the model does alert ...
     assert r.headline["act_rate"] == 0.0  # ... nobody acts ...
-    assert r.headline["sepsis_mortality_relative_reduction"] == pytest.approx(0.0, abs=1e-12)  # ... no benefit
+    assert r.headline["sepsis_mortality_relative_reduction"] == pytest.approx(
+        0.0, abs=1e-12
+    )  # ... no benefit
 
 
 def test_perfect_model_acted_on_every_time_reaches_the_treatment_delay_bound() -> None:
@@ -47,8 +51,16 @@ def test_perfect_model_acted_on_every_time_reaches_the_treatment_delay_bound() -
     The bound treats every live septic patient at onset (delay 0) unless standard care was even earlier;
     only patients whose onset is within the response time of admission can fall short of it.
     """
-    r = run(tiny_with(**ORACLE, model__oracle_alert_at="onset", model__oracle_lead_hours=6.0,
-                      adoption__act_logit_base=20.0, adoption__fatigue_coef=0.0), 4)
+    r = run(
+        tiny_with(
+            **ORACLE,
+            model__oracle_alert_at="onset",
+            model__oracle_lead_hours=6.0,
+            adoption__act_logit_base=20.0,
+            adoption__fatigue_coef=0.0,
+        ),
+        4,
+    )
     o = _outcomes(r)
     live = o["live"]
     b = np.log(tiny().get("treatment.mortality_odds_per_hour"))
@@ -64,9 +76,18 @@ def test_perfect_model_acted_on_every_time_reaches_the_treatment_delay_bound() -
 
 
 def test_more_lead_time_gives_more_benefit() -> None:
-    res = [run(tiny_with(**ORACLE, model__oracle_alert_at="onset", model__oracle_lead_hours=lead,
-                         adoption__act_logit_base=20.0), 5).headline["sepsis_mortality_relative_reduction"]
-           for lead in (-0.0, 3.0, 6.0)]
+    res = [
+        run(
+            tiny_with(
+                **ORACLE,
+                model__oracle_alert_at="onset",
+                model__oracle_lead_hours=lead,
+                adoption__act_logit_base=20.0,
+            ),
+            5,
+        ).headline["sepsis_mortality_relative_reduction"]
+        for lead in (-0.0, 3.0, 6.0)
+    ]
     assert res[0] < res[1] < res[2]
 
 

@@ -28,20 +28,31 @@ def generate(rng: np.random.Generator, n: int) -> np.ndarray:
     septic = rng.random(k) < _SEPTIC_SHARE
     acuity = (rng.random(k) < 0.2).astype(np.float32)
     cohort = Cohort(k)
-    cohort.admit(rng, 0.0, np.zeros(k, np.int32), septic, np.ones(k, np.float32), acuity, p,
-                 {"mimic_rate": np.full(k, p["mimic_rate"]), "m0_logit": np.zeros(k)})
+    cohort.admit(
+        rng,
+        0.0,
+        np.zeros(k, np.int32),
+        septic,
+        np.ones(k, np.float32),
+        acuity,
+        p,
+        {"mimic_rate": np.full(k, p["mimic_rate"]), "m0_logit": np.zeros(k)},
+    )
     out = np.empty((n, N_FEATURES), dtype=np.float32)
     done, t = 0, 0
     ones, zeros, offsets = np.ones(k), np.zeros(k), np.zeros((k, 5))
     while done < n:
         X, _ = cohort.step(rng, float(t), offsets, ones, p["lab_interval_hours"], zeros)
         take = min(len(X), n - done)
-        out[done:done + take] = X[:take]
+        out[done : done + take] = X[:take]
         done += take
         t += 1
     return out
 
 
-def benchmark_model(registry: Registry | None = None) -> tuple[RegistryEntry, Callable[[np.random.Generator, int], np.ndarray]]:
+Generate = Callable[[np.random.Generator, int], np.ndarray]
+
+
+def benchmark_model(registry: Registry | None = None) -> tuple[RegistryEntry, Generate]:
     """The success scenario's sepsis model (trained on first use) and its feature generator."""
     return get_model(load_scenario(SCENARIO).to_dict(), registry), generate

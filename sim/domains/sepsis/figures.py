@@ -7,9 +7,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
 
 def _weekly(kpis: pd.DataFrame, names: list[str], by: list[str]) -> pd.DataFrame:
@@ -26,8 +26,11 @@ def figures(kpis: pd.DataFrame, events: pd.DataFrame, summary: dict, out_dir: Pa
     paths = []
 
     # 1. mortality at hospitals with SPOT live vs the same patients without it, and the rollout
-    per = _weekly(kpis, ["live_deaths_expected", "live_deaths_expected_cf", "live_septic_cases", "live_days"],
-                  ["period"])
+    per = _weekly(
+        kpis,
+        ["live_deaths_expected", "live_deaths_expected_cf", "live_septic_cases", "live_days"],
+        ["period"],
+    )
     horizon = summary["meta"]["horizon_days"]
     days_in_period = np.minimum(period_days, horizon - per.index.to_numpy() * period_days)
     sites_live = per["live_days"] / (days_in_period * n_seeds)
@@ -38,13 +41,16 @@ def figures(kpis: pd.DataFrame, events: pd.DataFrame, summary: dict, out_dir: Pa
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(10, 7.5), sharex=True, height_ratios=[2, 1])
     ax1.plot(weeks, m_cf, color="#b2182b", lw=2, label="same patients, standard screening only")
     ax1.plot(weeks, m_live, color="#2166ac", lw=2, label="with SPOT alerts (as simulated)")
-    ax1.fill_between(weeks, m_live, m_cf, where=m_cf >= m_live, color="#92c5de", alpha=0.4,
-                     label="deaths avoided")
+    ax1.fill_between(
+        weeks, m_live, m_cf, where=m_cf >= m_live, color="#92c5de", alpha=0.4, label="deaths avoided"
+    )
     rr = summary["headline"]["sepsis_mortality_relative_reduction"]
     ax1.set_ylabel("sepsis mortality (%)\nat hospitals with SPOT live")
-    ax1.set_title(f"{summary['meta']['scenario']}: sepsis mortality {100 * rr['mean']:.1f}% lower where SPOT is "
-                  f"live (mean of {rr['n']} seeds, 95% CI {100 * rr['ci_low']:.1f} to {100 * rr['ci_high']:.1f}%)",
-                  fontsize=10)
+    ax1.set_title(
+        f"{summary['meta']['scenario']}: sepsis mortality {100 * rr['mean']:.1f}% lower where SPOT is "
+        f"live (mean of {rr['n']} seeds, 95% CI {100 * rr['ci_low']:.1f} to {100 * rr['ci_high']:.1f}%)",
+        fontsize=10,
+    )
     ax1.legend(loc="lower left", fontsize=9)
     ax1.set_ylim(bottom=0)
     ax1.grid(alpha=0.3)

@@ -16,8 +16,22 @@ from __future__ import annotations
 
 import numpy as np
 
-FEATURES = ["hr", "rr", "temp", "sbp", "spo2", "wbc", "lactate", "altered_mentation",
-            "d_hr_6h", "d_rr_6h", "d_temp_6h", "d_sbp_6h", "hours_since_admission", "high_acuity"]
+FEATURES = [
+    "hr",
+    "rr",
+    "temp",
+    "sbp",
+    "spo2",
+    "wbc",
+    "lactate",
+    "altered_mentation",
+    "d_hr_6h",
+    "d_rr_6h",
+    "d_temp_6h",
+    "d_sbp_6h",
+    "hours_since_admission",
+    "high_acuity",
+]
 N_FEATURES = len(FEATURES)
 # vitals with AR(1) noise, in this order
 VITALS = ["hr", "rr", "temp", "sbp", "spo2"]
@@ -28,14 +42,35 @@ SEPSIS_EFFECT = np.array([22.0, 6.0, 1.3, -18.0, -2.5])
 MIMIC_EFFECT = np.array([20.0, 5.0, 1.2, -10.0, -1.2])
 
 _FIELDS = {
-    "site": np.int32, "weight": np.float32, "septic": bool, "acuity": np.float32, "admit": np.float64,
-    "leave": np.float64, "onset": np.float64, "pre_h": np.float64, "post_ramp": np.float64, "hypo": bool,
-    "leukopenic": bool, "ment_thr": np.float32, "mimic_t": np.float64, "mimic_w": np.float64,
-    "mimic_peak": np.float32, "resp_h": np.float64, "m0_logit": np.float64, "next_lab": np.float64,
-    "wbc0": np.float32, "lac0": np.float32, "wbc": np.float32, "lac": np.float32,
+    "site": np.int32,
+    "weight": np.float32,
+    "septic": bool,
+    "acuity": np.float32,
+    "admit": np.float64,
+    "leave": np.float64,
+    "onset": np.float64,
+    "pre_h": np.float64,
+    "post_ramp": np.float64,
+    "hypo": bool,
+    "leukopenic": bool,
+    "ment_thr": np.float32,
+    "mimic_t": np.float64,
+    "mimic_w": np.float64,
+    "mimic_peak": np.float32,
+    "resp_h": np.float64,
+    "m0_logit": np.float64,
+    "next_lab": np.float64,
+    "wbc0": np.float32,
+    "lac0": np.float32,
+    "wbc": np.float32,
+    "lac": np.float32,
     # care pathway state
-    "recognised": np.float64, "alert_first": np.float64, "alert_true_first": np.float64,
-    "alert_last": np.float64, "treat_alert": np.float64, "resolved": bool,
+    "recognised": np.float64,
+    "alert_first": np.float64,
+    "alert_true_first": np.float64,
+    "alert_last": np.float64,
+    "treat_alert": np.float64,
+    "resolved": bool,
 }
 
 
@@ -80,8 +115,17 @@ class Cohort:
         self.hist[:, :m] = self.hist[:, idx]
         self.n = m
 
-    def admit(self, rng: np.random.Generator, t: float, site: np.ndarray, septic: np.ndarray,
-              weight: np.ndarray, acuity: np.ndarray, p: dict, offsets: dict[str, np.ndarray]) -> None:
+    def admit(  # noqa: PLR0917
+        self,
+        rng: np.random.Generator,
+        t: float,
+        site: np.ndarray,
+        septic: np.ndarray,
+        weight: np.ndarray,
+        acuity: np.ndarray,
+        p: dict,
+        offsets: dict[str, np.ndarray],
+    ) -> None:
         """Admit patients at hour ``t``. ``p`` is the ``[patients]`` section; ``offsets`` per patient."""
         k = len(site)
         if k == 0:
@@ -106,13 +150,15 @@ class Cohort:
         a["mimic_peak"][s] = rng.uniform(0.4, 1.1, k)
         a["resp_h"][s] = rng.gamma(2.0, p["response_hours_mean"] / 2.0, k)
         a["m0_logit"][s] = offsets["m0_logit"]
-        base = np.column_stack([
-            rng.normal(82.0 + 5.0 * acuity, 11.0),
-            rng.normal(17.0 + 1.0 * acuity, 2.2),
-            rng.normal(36.9, 0.35, k),
-            rng.normal(124.0 - 6.0 * acuity, 16.0),
-            rng.normal(96.5 - 0.5 * acuity, 1.5),
-        ])
+        base = np.column_stack(
+            [
+                rng.normal(82.0 + 5.0 * acuity, 11.0),
+                rng.normal(17.0 + 1.0 * acuity, 2.2),
+                rng.normal(36.9, 0.35, k),
+                rng.normal(124.0 - 6.0 * acuity, 16.0),
+                rng.normal(96.5 - 0.5 * acuity, 1.5),
+            ]
+        )
         self.base[s] = base
         self.noise[s] = rng.normal(0.0, 1.0, (k, len(VITALS))) * NOISE_SD
         a["wbc0"][s] = rng.lognormal(np.log(8.0), 0.3, k)
@@ -132,13 +178,20 @@ class Cohort:
         onset, pre_h = a["onset"][:n], a["pre_h"][:n]
         ramp = np.clip((t - (onset - pre_h)) / pre_h, 0.0, 1.0)
         after = 1.0 + (t - onset) / a["post_ramp"][:n]
-        sev = np.where(t < onset, preonset_signal * ramp ** 2.5, after)
+        sev = np.where(t < onset, preonset_signal * ramp**2.5, after)
         sev = np.where(a["septic"][:n], np.minimum(sev, 3.0), 0.0)
         mim = a["mimic_peak"][:n] * np.exp(-0.5 * ((t - a["mimic_t"][:n]) / a["mimic_w"][:n]) ** 2)
         return sev, np.nan_to_num(mim)
 
-    def step(self, rng: np.random.Generator, t: float, vital_offsets: np.ndarray, preonset_signal: np.ndarray,
-             lab_interval: float, missing_lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def step(  # noqa: PLR0917
+        self,
+        rng: np.random.Generator,
+        t: float,
+        vital_offsets: np.ndarray,
+        preonset_signal: np.ndarray,
+        lab_interval: float,
+        missing_lab: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Advance one hour: returns (features float32 [n, N_FEATURES], severity [n]).
 
         ``vital_offsets`` [n, 5] are drift offsets per patient; ``preonset_signal`` and ``missing_lab`` per
@@ -147,7 +200,9 @@ class Cohort:
         a, n = self.a, self.n
         sev, mim = self.severity(t, preonset_signal)
         phi = NOISE_PHI
-        self.noise[:n] = phi * self.noise[:n] + np.sqrt(1 - phi ** 2) * NOISE_SD * rng.normal(size=(n, len(VITALS)))
+        self.noise[:n] = phi * self.noise[:n] + np.sqrt(1 - phi**2) * NOISE_SD * rng.normal(
+            size=(n, len(VITALS))
+        )
         eff = SEPSIS_EFFECT[None, :] * sev[:, None]
         eff[:, 2] = np.where(a["hypo"][:n], -0.8 * eff[:, 2], eff[:, 2])
         vit = self.base[:n] + vital_offsets + eff + MIMIC_EFFECT[None, :] * mim[:, None] + self.noise[:n]
@@ -155,8 +210,9 @@ class Cohort:
         # labs: measured on schedule (unless the draw is missing), carried forward
         due = t >= a["next_lab"][:n]
         measured = due & (rng.random(n) >= missing_lab)
-        wbc_true = a["wbc0"][:n] * np.where(a["leukopenic"][:n], 1 - 0.35 * np.minimum(sev, 1.5),
-                                            1 + 0.7 * sev + 0.6 * mim)
+        wbc_true = a["wbc0"][:n] * np.where(
+            a["leukopenic"][:n], 1 - 0.35 * np.minimum(sev, 1.5), 1 + 0.7 * sev + 0.6 * mim
+        )
         lac_true = a["lac0"][:n] + 1.4 * sev + 0.5 * mim
         a["wbc"][:n] = np.where(measured, wbc_true * rng.lognormal(0, 0.08, n), a["wbc"][:n])
         a["lac"][:n] = np.where(measured, lac_true * rng.lognormal(0, 0.08, n), a["lac"][:n])
