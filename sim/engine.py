@@ -61,13 +61,16 @@ class RunContext:
         sc = self.scenario
         self.site_names = list(names)
         n = len(names)
-        self.wave = rollout.assign_waves(sc.section("rollout"), np.asarray(sizes, dtype=float),
-                                         self.streams.generator("rollout.waves"))
+        self.wave = rollout.assign_waves(
+            sc.section("rollout"), np.asarray(sizes, dtype=float), self.streams.generator("rollout.waves")
+        )
         self.live = np.zeros(n, dtype=bool)
         self.live_since = np.full(n, np.inf)
         self.kpi = KPIRecorder({**ENGINE_KPIS, **kpis}, n, self.horizon_days)
         self.adoption = Adoption(sc.section("adoption"), self.wave)
-        self.drift = drift.DriftSchedule(list(sc.section("drift")), self.wave, self.streams.generator("drift"))
+        self.drift = drift.DriftSchedule(
+            list(sc.section("drift")), self.wave, self.streams.generator("drift")
+        )
         mcfg = sc.section("monitor")
         self.monitor = monitor.Monitor(mcfg, n) if mcfg["enabled"] else None
 
@@ -85,8 +88,13 @@ class RunResult:
 @lru_cache(maxsize=1)
 def git_commit() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5, check=False,
+            cwd=Path(__file__).resolve().parent,
+        )
         return out.stdout.strip() if out.returncode == 0 else "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -100,16 +108,26 @@ def package_version() -> str:
 
 
 def metadata(scenario: Scenario) -> dict[str, Any]:
-    return {"schema_version": SCHEMA_VERSION, "package_version": package_version(), "git_commit": git_commit(),
-            "scenario": scenario.name, "scenario_hash": scenario.hash, "domain": scenario.domain}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "package_version": package_version(),
+        "git_commit": git_commit(),
+        "scenario": scenario.name,
+        "scenario_hash": scenario.hash,
+        "domain": scenario.domain,
+    }
 
 
 def live_days_process(ctx: RunContext):
-    """Record, per site and day, whether the site was live at the end of the day (``live_days``)."""
+    """Record, per site and day, whether the site was live at midday (``live_days``).
+
+    Midday keeps every day of the horizon inside the run (events at the horizon itself are not processed)
+    and after any go-live or rollback decided at the day's start.
+    """
+    yield ctx.env.timeout(12.0)
     while True:
+        ctx.kpi.add_site_vector("live_days", ctx.live.astype(float), int(ctx.env.now // 24))
         yield ctx.env.timeout(24.0)
-        day = int(ctx.env.now // 24) - 1
-        ctx.kpi.add_site_vector("live_days", ctx.live.astype(float), day)
 
 
 def run(scenario: Scenario, seed: int, **options: Any) -> RunResult:

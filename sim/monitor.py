@@ -28,18 +28,28 @@ from sim.schema import Rule
 
 SCHEMA: dict[str, Rule] = {
     "enabled": Rule("bool", True, doc="false: nobody looks (no statistics, no alarms)"),
-    "psi_threshold": Rule("float", 0.25, min=0, doc="alarm above this PSI (0.25: the industry rule of thumb)"),
+    "psi_threshold": Rule(
+        "float", 0.25, min=0, doc="alarm above this PSI (0.25: the industry rule of thumb)"
+    ),
     "psi_bins": Rule("int", 10, min=2, max=50, doc="quantile bins of the reference"),
     "ppv_min": Rule("float", 0.0, min=0, max=1, doc="alarm when labelled alert precision falls below"),
     "min_alerts": Rule("float", 20, min=0, doc="labelled alerts needed before precision is judged"),
     "window_days": Rule("int", 14, min=1, max=180, doc="days of scores and labels a check looks at"),
     "label_delay_days": Rule("int", 7, min=0, max=180, doc="days until an alert's outcome is known"),
     "reference_days": Rule("int", 30, min=1, max=365, doc="pilot days that form the reference"),
-    "on_alarm": Rule("str", "none", choices=("none", "recalibrate"),
-                     doc="none: alarms are logged (and can hold the rollout); recalibrate: the domain re-fits"
-                         " the site's alert threshold on its labelled recent data"),
-    "method": Rule("str", "psi_fixed", choices=("psi_fixed", "calibrated"),
-                   doc="psi_fixed: PSI > psi_threshold; calibrated: stat > bootstrap threshold at `level`"),
+    "on_alarm": Rule(
+        "str",
+        "none",
+        choices=("none", "recalibrate"),
+        doc="none: alarms are logged (and can hold the rollout); recalibrate: the domain re-fits"
+        " the site's alert threshold on its labelled recent data",
+    ),
+    "method": Rule(
+        "str",
+        "psi_fixed",
+        choices=("psi_fixed", "calibrated"),
+        doc="psi_fixed: PSI > psi_threshold; calibrated: stat > bootstrap threshold at `level`",
+    ),
     "stat": Rule("str", "psi", choices=("psi", "js"), doc="calibrated: PSI or Jensen-Shannon distance"),
     "level": Rule("float", 0.001, min=1e-6, max=0.5, doc="calibrated: false-alarm probability per check"),
     "rows_per_unit": Rule("float", 24.0, min=1, doc="calibrated: scored rows that make one independent draw"),
@@ -73,8 +83,14 @@ class Monitor:
         self.null_const: float | None = None  # calibrated: statistic x n_eff quantile (PSI; JS squared)
 
     # --- fed by the domain -------------------------------------------------------------------------------
-    def add_scores(self, sites: np.ndarray, scores: np.ndarray, weights: np.ndarray, day: int,
-                   reference_mask: np.ndarray | None = None) -> None:
+    def add_scores(
+        self,
+        sites: np.ndarray,
+        scores: np.ndarray,
+        weights: np.ndarray,
+        day: int,
+        reference_mask: np.ndarray | None = None,
+    ) -> None:
         """Add scored rows (scores in [0, 1]); rows under ``reference_mask`` also build the reference."""
         b = np.minimum((scores * FINE_BINS).astype(np.int64), FINE_BINS - 1)
         np.add.at(self.hist[day % self.ring], (sites, b), weights)
@@ -141,14 +157,14 @@ class Monitor:
         draws = self.cfg["bootstrap_draws"]
         a, b = rng.multinomial(n0, p, size=draws), rng.multinomial(m0, p, size=draws)
         st = binned_stats(a, b)[self.cfg["stat"]]
-        st = st if self.cfg["stat"] == "psi" else st ** 2
+        st = st if self.cfg["stat"] == "psi" else st**2
         k = min(int(np.ceil((1 - self.cfg["level"]) * (draws + 1))), draws)
         return float(np.sort(st)[k - 1] * (n0 * m0 / (n0 + m0)))
 
     def thresholds(self, w_sum: np.ndarray, w2_sum: np.ndarray) -> np.ndarray:
         """Calibrated per-site thresholds for windows with these row-weight sums (and squared sums)."""
         unit = self.cfg["rows_per_unit"]
-        m = np.divide(w_sum ** 2, w2_sum, out=np.zeros_like(w_sum), where=w2_sum > 0) / unit
+        m = np.divide(w_sum**2, w2_sum, out=np.zeros_like(w_sum), where=w2_sum > 0) / unit
         n = (self.reference.sum() ** 2 / self.ref_w2 if self.ref_w2 > 0 else 0.0) / unit
         with np.errstate(divide="ignore"):
             scale = 1.0 / np.maximum(m, 1e-12) + 1.0 / max(n, 1e-12)
@@ -156,8 +172,9 @@ class Monitor:
         thr = thr if self.cfg["stat"] == "psi" else np.sqrt(thr)
         return np.maximum(thr, self.cfg["min_stat"])
 
-    def check_calibrated(self, day: int, live: np.ndarray, rng: np.random.Generator
-                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def check_calibrated(
+        self, day: int, live: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Statistic, its calibrated threshold, labelled precision and labelled-alert count per site."""
         w = self.cfg["window_days"]
         score_days = [(day - i) % self.ring for i in range(w) if day - i >= 0]
@@ -207,17 +224,26 @@ def drift_headline(ctx) -> dict[str, float]:
         t0 = min(starts)
         affected = np.any([e["mask"] for e in ctx.drift.entries], axis=0)
         names = {ctx.site_names[i] for i in np.flatnonzero(affected)}
-        hits = [r["time_h"] for r in ctx.events.of_kind("monitor_alarm")
-                if r["site"] in names and r["time_h"] >= t0]
+        hits = [
+            r["time_h"]
+            for r in ctx.events.of_kind("monitor_alarm")
+            if r["site"] in names and r["time_h"] >= t0
+        ]
         alarms = len(hits)
         delay = (min(hits) - t0) / 24.0 if hits else float("nan")
     rt = ctx.extra.get("retrainer")
-    return {"drift_alarms": float(alarms), "detection_delay": delay,
-            "retrains": float(rt.retrains if rt is not None else 0)}
+    return {
+        "drift_alarms": float(alarms),
+        "detection_delay": delay,
+        "retrains": float(rt.retrains if rt is not None else 0),
+    }
 
 
-def process(ctx, recalibrate: Callable[[int], None] | None,
-            on_drift_alarm: Callable[[int, float, str], None] | None = None) -> Generator:
+def process(
+    ctx,
+    recalibrate: Callable[[int], None] | None,
+    on_drift_alarm: Callable[[int, float, str], None] | None = None,
+) -> Generator:
     """Daily SimPy process: statistics, alarms, KPIs and the configured reaction.
 
     ``on_drift_alarm(site, day, detail)`` is called for every new alarm (e.g. a retraining policy).
@@ -237,8 +263,9 @@ def process(ctx, recalibrate: Callable[[int], None] | None,
         else:
             psi, ppv, n = mon.check(day, live_long)
             drifted = np.nan_to_num(psi) > cfg["psi_threshold"]
-        bad = live_long & (drifted
-                           | ((n >= cfg["min_alerts"]) & (np.nan_to_num(ppv, nan=1.0) < cfg["ppv_min"])))
+        bad = live_long & (
+            drifted | ((n >= cfg["min_alerts"]) & (np.nan_to_num(ppv, nan=1.0) < cfg["ppv_min"]))
+        )
         ctx.kpi.set_max("monitor_psi", np.nan_to_num(psi), day)
         new = bad & ~mon.alarm_open
         for s in np.flatnonzero(new):

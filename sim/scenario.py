@@ -130,17 +130,19 @@ def _read_toml(path: Path, chain: tuple[Path, ...] = ()) -> dict:
 def validate(source: str, raw: dict) -> Scenario:
     """Validate a raw (already merged) scenario dict; raises ScenarioError on the first problem."""
     if not isinstance(raw.get("scenario"), dict):
-        raise ScenarioError(source, "scenario", raw.get("scenario", "<missing>"), "a [scenario] table is required")
+        raise ScenarioError(
+            source, "scenario", raw.get("scenario", "<missing>"), "a [scenario] table is required"
+        )
     domain_name = raw["scenario"].get("domain", "<missing>")
     if domain_name not in DOMAINS:
         raise ScenarioError(source, "scenario.domain", domain_name, f"must be one of {', '.join(DOMAINS)}")
     domain = load_domain(domain_name)
     sections = {**ENGINE_SECTIONS, **domain.SCHEMA}
     out: dict[str, Any] = {}
-    for key in raw:
+    for key, value in raw.items():
         if key not in sections and key not in ENGINE_TABLE_ARRAYS:
             allowed = ", ".join(sorted([*sections, *ENGINE_TABLE_ARRAYS]))
-            raise ScenarioError(source, key, raw[key], f"unknown section; allowed: {allowed}")
+            raise ScenarioError(source, key, value, f"unknown section; allowed: {allowed}")
     for name, schema in sections.items():
         out[name] = validate_section(source, name, schema, raw.get(name, {}))
     for name, rule in ENGINE_TABLE_ARRAYS.items():
@@ -177,5 +179,5 @@ def apply_overrides(scenario: Scenario, overrides: dict[str, Any], source: str =
     return validate(f"{scenario.source} + {source}", raw)
 
 
-def domain_module(scenario: Scenario):  # noqa: ANN201 - returns a module
+def domain_module(scenario: Scenario):
     return importlib.import_module(DOMAINS[scenario.domain])

@@ -28,16 +28,22 @@ def site_count(sections: dict) -> int:
 
 def check(source: str, s: dict) -> None:
     h, p, m = s["hospitals"], s["patients"], s["model"]
-    pairs = [("hospitals", "high_acuity_share_min", "high_acuity_share_max", h),
-             ("hospitals", "beds_min", "beds_max", h),
-             ("patients", "preonset_hours_min", "preonset_hours_max", p),
-             ("patients", "post_onset_ramp_hours_min", "post_onset_ramp_hours_max", p)]
+    pairs = [
+        ("hospitals", "high_acuity_share_min", "high_acuity_share_max", h),
+        ("hospitals", "beds_min", "beds_max", h),
+        ("patients", "preonset_hours_min", "preonset_hours_max", p),
+        ("patients", "post_onset_ramp_hours_min", "post_onset_ramp_hours_max", p),
+    ]
     for sec, lo, hi, d in pairs:
         if d[lo] > d[hi]:
             raise ScenarioError(source, f"{sec}.{lo}", d[lo], f"must be <= {sec}.{hi} ({d[hi]})")
     if m["kind"] == "oracle" and m["oracle_alert_at"] == "recognition" and m["oracle_lead_hours"] != 0:
-        raise ScenarioError(source, "model.oracle_lead_hours", m["oracle_lead_hours"],
-                            "must be 0 when oracle_alert_at = 'recognition' (recognition is not known ahead)")
+        raise ScenarioError(
+            source,
+            "model.oracle_lead_hours",
+            m["oracle_lead_hours"],
+            "must be 0 when oracle_alert_at = 'recognition' (recognition is not known ahead)",
+        )
 
 
 def hospitals(ctx) -> dict:
@@ -90,7 +96,8 @@ def headline(ctx) -> dict[str, float]:
     card = ctx.extra.get("model_card", {})
     return {
         "sepsis_mortality_relative_reduction": 1 - _ratio(live_p, live_cf) if live_cf > 0 else float("nan"),
-        "sepsis_mortality_relative_reduction_sampled": 1 - _ratio(k.total("live_deaths"), k.total("live_deaths_cf")),
+        "sepsis_mortality_relative_reduction_sampled": 1
+        - _ratio(k.total("live_deaths"), k.total("live_deaths_cf")),
         "lives_saved_per_year": saved * 365.0 / ctx.horizon_days,
         "lives_saved_per_year_full_rollout": _ratio(saved, live_days) * ctx.n_sites * 365.0,
         "physionet_utility": care.utility.normalised(),
@@ -103,11 +110,20 @@ def headline(ctx) -> dict[str, float]:
         "caught_early_share": _ratio(k.total("caught_early"), k.total("live_septic_cases")),
         "lead_time_hours_median": float(np.median(leads)) if len(leads) else float("nan"),
         "lead_time_hours_mean": float(np.mean(leads)) if len(leads) else float("nan"),
-        **{f"sepsis_mortality_relative_reduction_wave_{w}": 1 - _ratio(
-            k.total("live_deaths_expected", _wave_mask(ctx, w)), k.total("live_deaths_expected_cf", _wave_mask(ctx, w)))
-           for w in range(len(ctx.scenario.get("rollout.waves")))},
-        **{f"act_rate_wave_{w}": _ratio(k.total("alerts_acted", _wave_mask(ctx, w)), k.total("alerts", _wave_mask(ctx, w)))
-           for w in range(len(ctx.scenario.get("rollout.waves")))},
+        **{
+            f"sepsis_mortality_relative_reduction_wave_{w}": 1
+            - _ratio(
+                k.total("live_deaths_expected", _wave_mask(ctx, w)),
+                k.total("live_deaths_expected_cf", _wave_mask(ctx, w)),
+            )
+            for w in range(len(ctx.scenario.get("rollout.waves")))
+        },
+        **{
+            f"act_rate_wave_{w}": _ratio(
+                k.total("alerts_acted", _wave_mask(ctx, w)), k.total("alerts", _wave_mask(ctx, w))
+            )
+            for w in range(len(ctx.scenario.get("rollout.waves")))
+        },
         "model_auroc": float(card.get("auroc", float("nan"))),
         "model_auprc": float(card.get("auprc", float("nan"))),
         **_retrain_headline(ctx),
@@ -115,14 +131,17 @@ def headline(ctx) -> dict[str, float]:
 
 
 def _retrain_headline(ctx) -> dict[str, float]:
-    """Promotions, rejections, rollbacks and retrained hospitals at the end (only with a retraining policy)."""
+    """Promotions, rejections, rollbacks and retrained hospitals at the end (with a retraining policy)."""
     models = ctx.extra["care"].models
     if models is None:
         return {}
     s = models.rt.summary()
-    return {"retrain_promotions": float(s["promotions"]), "retrain_rejections": float(s["rejections"]),
-            "retrain_rollbacks": float(s["rollbacks"]),
-            "sites_on_retrained_model": float((models.site_version > 1).sum())}
+    return {
+        "retrain_promotions": float(s["promotions"]),
+        "retrain_rejections": float(s["rejections"]),
+        "retrain_rollbacks": float(s["rollbacks"]),
+        "sites_on_retrained_model": float((models.site_version > 1).sum()),
+    }
 
 
 def serving_demand(scenario) -> dict:
@@ -134,10 +153,14 @@ def serving_demand(scenario) -> dict:
     """
     h = scenario.section("hospitals")
     rng = np.random.default_rng(scenario.get("scenario.root_seed"))
-    beds = np.clip(rng.lognormal(np.log(h["beds_median"]), h["beds_sigma"], h["count"]), h["beds_min"], h["beds_max"])
+    beds = np.clip(
+        rng.lognormal(np.log(h["beds_median"]), h["beds_sigma"], h["count"]), h["beds_min"], h["beds_max"]
+    )
     census = float(np.round(beds).sum() * h["occupancy"])
     mean_rate = census / 3600.0
     peak_factor = 4.0
-    return {"peak_rate": mean_rate * peak_factor,
-            "basis": f"{census:,.0f} inpatients at {h['count']} hospitals scored hourly "
-                     f"({mean_rate:.1f} req/s mean), charting rounds concentrate each hour into 15 min (x{peak_factor:g})"}
+    return {
+        "peak_rate": mean_rate * peak_factor,
+        "basis": f"{census:,.0f} inpatients at {h['count']} hospitals scored hourly "
+        f"({mean_rate:.1f} req/s mean), charting rounds concentrate each hour into 15 min (x{peak_factor:g})",
+    }

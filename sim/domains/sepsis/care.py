@@ -30,11 +30,25 @@ from sim.domains.sepsis.physiology import Cohort
 from sim.domains.sepsis.utility import UtilityAccumulator
 
 KPIS = {
-    "admissions": "sum", "septic_cases": "sum", "deaths_expected": "sum", "deaths_expected_cf": "sum",
-    "deaths": "sum", "deaths_cf": "sum", "live_septic_cases": "sum", "live_deaths_expected": "sum",
-    "live_deaths_expected_cf": "sum", "live_deaths": "sum", "live_deaths_cf": "sum",
-    "alerts": "sum", "alerts_true": "sum", "alerts_false": "sum", "alerts_acted": "sum",
-    "caught_early": "sum", "treat_delay_h": "sum", "treat_delay_cf_h": "sum", "patient_days": "sum",
+    "admissions": "sum",
+    "septic_cases": "sum",
+    "deaths_expected": "sum",
+    "deaths_expected_cf": "sum",
+    "deaths": "sum",
+    "deaths_cf": "sum",
+    "live_septic_cases": "sum",
+    "live_deaths_expected": "sum",
+    "live_deaths_expected_cf": "sum",
+    "live_deaths": "sum",
+    "live_deaths_cf": "sum",
+    "alerts": "sum",
+    "alerts_true": "sum",
+    "alerts_false": "sum",
+    "alerts_acted": "sum",
+    "caught_early": "sum",
+    "treat_delay_h": "sum",
+    "treat_delay_cf_h": "sum",
+    "patient_days": "sum",
     "live_patient_days": "sum",
     "p_act": "max",
 }
@@ -76,9 +90,23 @@ class SepsisCare:
         self.day_false = np.zeros(n)
         self.utility = UtilityAccumulator()
         self.lead_times: list[np.ndarray] = []
-        self.outcomes: dict[str, list[np.ndarray]] = {k: [] for k in (
-            "site", "onset", "admit", "recognised", "treat", "delay", "delay_cf", "m0", "p", "p_cf", "live",
-            "alert_true_first")}
+        self.outcomes: dict[str, list[np.ndarray]] = {
+            k: []
+            for k in (
+                "site",
+                "onset",
+                "admit",
+                "recognised",
+                "treat",
+                "delay",
+                "delay_cf",
+                "m0",
+                "p",
+                "p_cf",
+                "live",
+                "alert_true_first",
+            )
+        }
         self.neg_hist = np.zeros((n, 200))  # recent non-septic score histogram per site (for recalibration)
         self.ref_neg_hist = np.zeros(200)
         self.log_or = np.log(self.tr["mortality_odds_per_hour"])
@@ -99,9 +127,14 @@ class SepsisCare:
         a = self.acuity_share
         inc_hi = np.minimum(inc * h["high_acuity_sepsis_rr"], 1.0)
         lam = self.adm_rate
-        rates = np.stack([lam * (1 - a) * inc, lam * a * inc_hi,  # septic low / high acuity
-                          lam * (1 - a) * (1 - inc) * h["nonseptic_sample_fraction"],
-                          lam * a * (1 - inc_hi) * h["nonseptic_sample_fraction"]])
+        rates = np.stack(
+            [
+                lam * (1 - a) * inc,
+                lam * a * inc_hi,  # septic low / high acuity
+                lam * (1 - a) * (1 - inc) * h["nonseptic_sample_fraction"],
+                lam * a * (1 - inc_hi) * h["nonseptic_sample_fraction"],
+            ]
+        )
         counts = rng.poisson(rates)
         n_sites = len(lam)
         site = np.concatenate([np.repeat(np.arange(n_sites), c) for c in counts]).astype(np.int32)
@@ -114,8 +147,11 @@ class SepsisCare:
         mimic = self.site_param("mimic_rate", p["mimic_rate"], t)[site]
         mimic = np.minimum(mimic * np.where(acuity > 0, p["high_acuity_mimic_rr"], 1.0), 1.0)
         m0 = np.log(self.tr["mortality_at_onset"] / (1 - self.tr["mortality_at_onset"]))
-        m0 = m0 + self.tr["high_acuity_mortality_logit"] * acuity \
+        m0 = (
+            m0
+            + self.tr["high_acuity_mortality_logit"] * acuity
             + rng.normal(0.0, self.tr["mortality_heterogeneity_sd"], len(site))
+        )
         self.cohort.admit(rng, t, site, septic, weight, acuity, p, {"mimic_rate": mimic, "m0_logit": m0})
         self.ctx.kpi.add("admissions", site, weight, int(t // 24))
 
@@ -133,8 +169,11 @@ class SepsisCare:
             qsofa = (rr >= 22).astype(int) + (sbp <= 100) + (alt > 0)
             sirs = ((temp > 38) | (temp < 36)).astype(int) + (hr > 90) + (rr > 20) + ((wbc > 12) | (wbc < 4))
             rule = scr["rule"]
-            pos = {"qsofa": qsofa >= 2, "sirs": sirs >= 2,
-                   "qsofa_or_sirs_lactate": (qsofa >= 2) | ((sirs >= 2) & (lac >= 2.0))}[rule]
+            pos = {
+                "qsofa": qsofa >= 2,
+                "sirs": sirs >= 2,
+                "qsofa_or_sirs_lactate": (qsofa >= 2) | ((sirs >= 2) & (lac >= 2.0)),
+            }[rule]
             done = self.screen_rng.random(n) < scr["compliance"]
             recog |= pending & pos & done
         a["recognised"][:n] = np.where(recog, t, a["recognised"][:n])
@@ -170,7 +209,9 @@ class SepsisCare:
         tau = t - a["onset"][rows]
         self.utility.add(np.where(septic[rows], tau, 0.0), septic[rows], pred, w)
         if ctx.monitor is not None:
-            ref = (ctx.wave[s_site] == 0) & (t - ctx.live_since[s_site] < 24.0 * ctx.monitor.cfg["reference_days"])
+            ref = (ctx.wave[s_site] == 0) & (
+                t - ctx.live_since[s_site] < 24.0 * ctx.monitor.cfg["reference_days"]
+            )
             ctx.monitor.add_scores(s_site, scores, w, day, reference_mask=ref)
         neg = ~septic[rows]
         bins = np.minimum((scores[neg] * 200).astype(np.int64), 199)
@@ -179,20 +220,26 @@ class SepsisCare:
         if ctx.current_wave == 0:
             np.add.at(self.ref_neg_hist, bins[ctx.wave[s_site[neg]] == 0], w[neg][ctx.wave[s_site[neg]] == 0])
         # alerts
-        el = pred & (t - a["alert_last"][rows] >= m["alert_suppress_hours"]) & np.isinf(a["recognised"][rows]) \
+        el = (
+            pred
+            & (t - a["alert_last"][rows] >= m["alert_suppress_hours"])
+            & np.isinf(a["recognised"][rows])
             & np.isinf(a["treat_alert"][rows])
+        )
         idx = rows[el]
         if len(idx) == 0:
             return
         a["alert_last"][idx] = t
         a["alert_first"][idx] = np.minimum(a["alert_first"][idx], t)
         is_true = a["septic"][idx] & (t >= a["onset"][idx] - self.tr["true_alert_window_hours"])
-        a["alert_true_first"][idx] = np.where(is_true, np.minimum(a["alert_true_first"][idx], t),
-                                              a["alert_true_first"][idx])
+        a["alert_true_first"][idx] = np.where(
+            is_true, np.minimum(a["alert_true_first"][idx], t), a["alert_true_first"][idx]
+        )
         acted = self.act_rng.random(len(idx)) < ctx.adoption.p_act()[a["site"][idx]]
         treat = is_true & acted
-        a["treat_alert"][idx] = np.where(treat, t + self.tr["alert_evaluation_hours"] + a["resp_h"][idx],
-                                         a["treat_alert"][idx])
+        a["treat_alert"][idx] = np.where(
+            treat, t + self.tr["alert_evaluation_hours"] + a["resp_h"][idx], a["treat_alert"][idx]
+        )
         si, wi = a["site"][idx], a["weight"][idx].astype(np.float64)
         kpi = ctx.kpi
         kpi.add("alerts", si, wi, day)
@@ -206,7 +253,12 @@ class SepsisCare:
         """Settle septic patients once recognised and past onset + 3 h (end of the utility window)."""
         ctx, c, tr = self.ctx, self.cohort, self.tr
         a, n = c.a, c.n
-        done = a["septic"][:n] & ~a["resolved"][:n] & np.isfinite(a["recognised"][:n]) & (t >= a["onset"][:n] + 3)
+        done = (
+            a["septic"][:n]
+            & ~a["resolved"][:n]
+            & np.isfinite(a["recognised"][:n])
+            & (t >= a["onset"][:n] + 3)
+        )
         idx = np.flatnonzero(done)
         if len(idx) == 0:
             return
@@ -223,19 +275,35 @@ class SepsisCare:
         live = ctx.live[site] & (ctx.live_since[site] <= onset)
         early = live & (a["alert_true_first"][idx] < recog) & (a["treat_alert"][idx] < treat_cf)
         day, kpi = int(t // 24), ctx.kpi
-        for name, val in (("septic_cases", 1.0), ("deaths_expected", p), ("deaths_expected_cf", p_cf),
-                          ("deaths", (u < p) * 1.0), ("deaths_cf", (u < p_cf) * 1.0),
-                          ("treat_delay_h", delay), ("treat_delay_cf_h", delay_cf)):
+        for name, val in (
+            ("septic_cases", 1.0),
+            ("deaths_expected", p),
+            ("deaths_expected_cf", p_cf),
+            ("deaths", (u < p) * 1.0),
+            ("deaths_cf", (u < p_cf) * 1.0),
+            ("treat_delay_h", delay),
+            ("treat_delay_cf_h", delay_cf),
+        ):
             kpi.add(name, site, val, day)
-            if name != "treat_delay_h" and name != "treat_delay_cf_h":
+            if name not in {"treat_delay_h", "treat_delay_cf_h"}:
                 kpi.add("live_" + name, site[live], (np.broadcast_to(val, p.shape))[live], day)
         kpi.add("caught_early", site[early], 1.0, day)
         lead = recog - a["alert_true_first"][idx]
         self.lead_times.append(lead[live & (lead > 0)])
-        for k, v in (("site", site), ("onset", onset), ("admit", a["admit"][idx]), ("m0", m0),
-                     ("recognised", recog), ("treat", treat), ("delay", delay),
-                     ("delay_cf", delay_cf), ("p", p), ("p_cf", p_cf), ("live", live),
-                     ("alert_true_first", a["alert_true_first"][idx])):
+        for k, v in (
+            ("site", site),
+            ("onset", onset),
+            ("admit", a["admit"][idx]),
+            ("m0", m0),
+            ("recognised", recog),
+            ("treat", treat),
+            ("delay", delay),
+            ("delay_cf", delay_cf),
+            ("p", p),
+            ("p_cf", p_cf),
+            ("live", live),
+            ("alert_true_first", a["alert_true_first"][idx]),
+        ):
             self.outcomes[k].append(np.array(v))
 
     def end_of_day(self, t: float) -> None:
@@ -271,9 +339,13 @@ class SepsisCare:
             n = c.n
             if n:
                 site = c.a["site"][:n]
-                offs = np.column_stack([self.site_param(k, 0.0, t)[site] for k in
-                                        ("hr_offset", "rr_offset", "temp_offset", "sbp_offset")] +
-                                       [np.zeros(n)])
+                offs = np.column_stack(
+                    [
+                        self.site_param(k, 0.0, t)[site]
+                        for k in ("hr_offset", "rr_offset", "temp_offset", "sbp_offset")
+                    ]
+                    + [np.zeros(n)]
+                )
                 signal = self.site_param("preonset_signal", 1.0, t)[site]
                 missing = np.clip(self.site_param("missing_lab_rate", 0.0, t)[site], 0, 1)
                 X, sev = c.step(self.phys_rng, t, offs, signal, p["lab_interval_hours"], missing)
