@@ -12,8 +12,8 @@ import onnxruntime as ort
 from onnxmltools import convert_lightgbm
 from onnxmltools.convert.common.data_types import FloatTensorType
 
-INPUT_NAME = "input"
-PROBA_OUTPUT = "probabilities"
+from models.scorer import INPUT_NAME, PROBA_OUTPUT  # defined with the scorer, which needs no lightgbm
+
 #: onnxmltools 1.16 targets at most opset 15 (see shared PERF-NOTES).
 TARGET_OPSET = 15
 

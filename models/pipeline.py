@@ -8,10 +8,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from models.card import build_card
-from models.export import check_parity, to_onnx
 from models.registry import Registry, RegistryEntry
-from models.train import TrainConfig, train_lgbm
+from models.train import TrainConfig
 
 
 class ParityError(RuntimeError):
@@ -63,6 +61,11 @@ def build_model_lazy(  # noqa: PLR0917
     }
 
     def build() -> tuple[bytes, str, dict]:
+        # training stack imported only when a model is actually built (registry hits stay light)
+        from models.card import build_card  # noqa: PLC0415
+        from models.export import check_parity, to_onnx  # noqa: PLC0415
+        from models.train import train_lgbm  # noqa: PLC0415
+
         X, y, groups = data()
         rng = np.random.default_rng(seed)
         if groups is None:

@@ -7,7 +7,9 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from models.export import INPUT_NAME, PROBA_OUTPUT
+#: the ONNX input and probability output names every model of the suite has (see models/export.py)
+INPUT_NAME = "input"
+PROBA_OUTPUT = "probabilities"
 
 
 def session_options(threads: int = 1, sequential: bool = True, optimize: bool = True) -> ort.SessionOptions:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import lightgbm as lgb
 import numpy as np
+
+if TYPE_CHECKING:
+    import lightgbm as lgb
 
 _THRESHOLD_LINE = re.compile(r"^threshold=(.*)$", re.MULTILINE)
 _TREE_SIZES_LINE = re.compile(r"^tree_sizes=.*\n", re.MULTILINE)
@@ -54,6 +57,8 @@ def snap_thresholds_to_float32(booster: lgb.Booster) -> lgb.Booster:
     inputs unchanged and makes the ONNX export faithful at split points. Only numerical splits are used in
     this suite (no categorical features).
     """
+    import lightgbm as lgb  # noqa: PLC0415  (lazy: TrainConfig is imported where lightgbm is not needed)
+
     text = booster.model_to_string()
 
     def snap(match: re.Match) -> str:
@@ -74,6 +79,8 @@ def train_lgbm(  # noqa: PLR0917
     ``seed`` is an integer drawn from the run's SeedSequence; LightGBM's own seeds are all derived from it and
     ``deterministic=True`` makes the result independent of thread scheduling.
     """
+    import lightgbm as lgb  # noqa: PLC0415  (lazy, as above)
+
     if X.dtype != np.float32:
         raise TypeError(f"X dtype (={X.dtype}) must be float32: the model is served on float32 inputs")
     params = {

@@ -13,13 +13,19 @@ from models.scorer import OnnxScorer
 from sim import retrain
 from sim.domains.sepsis.care import KPIS, SepsisCare
 from sim.domains.sepsis.config import DRIFTABLE, SCHEMA
-from sim.domains.sepsis.figures import figures
 from sim.domains.sepsis.model import SiteModels, get_model
 from sim.errors import ScenarioError
 
 __all__ = ["DRIFTABLE", "KPIS", "SCHEMA", "build", "check", "figures", "headline", "site_count"]
 
 HEADLINE_KPIS = ["sepsis_mortality_relative_reduction", "lives_saved_per_year", "physionet_utility"]
+
+
+def figures(kpis, events, summary: dict, out_dir) -> list:
+    """The case study's figures (matplotlib imported only when figures are drawn)."""
+    from sim.domains.sepsis.figures import figures as draw  # noqa: PLC0415
+
+    return draw(kpis, events, summary, out_dir)
 
 
 def site_count(sections: dict) -> int:
