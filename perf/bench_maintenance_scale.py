@@ -22,24 +22,9 @@ import numpy as np
 
 import sim.domains.fleet as fleet_dom
 import sim.domains.plant as plant_dom
-from models.scorer import OnnxScorer
+from perf.bench_sepsis_scale import TimedScorer
 from sim.engine import run
 from sim.scenario import apply_overrides, load_scenario
-
-
-class TimedScorer:
-    """Wraps a scorer to count rows and time spent in onnxruntime."""
-
-    def __init__(self, inner: OnnxScorer):
-        self.inner, self.rows, self.seconds, self.calls = inner, 0, 0.0, 0
-
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        t0 = time.perf_counter()
-        out = self.inner.predict_proba(X)
-        self.seconds += time.perf_counter() - t0
-        self.rows += len(X)
-        self.calls += 1
-        return out
 
 
 def timed_run(path: str, seed: int, module) -> dict:
