@@ -21,6 +21,7 @@ from models.scorer import OnnxScorer
 from sim.domains.fleet.config import DRIFTABLE, SCHEMA, VAN_TYPE
 from sim.domains.fleet.dealers import FleetWorld
 from sim.domains.maintenance import figures as mfig
+from sim.domains.maintenance.metrics import model_headline
 from sim.domains.maintenance.model import get_classifier, rul_evaluation
 from sim.domains.maintenance.world import KPIS
 from sim.errors import ScenarioError
@@ -119,8 +120,6 @@ def headline(ctx) -> dict[str, float]:
     )
     avoided = (k.total("live_unplanned_downtime_cf_h") - k.total("live_unplanned_downtime_h")) * gbp_h
     gate_failed = len(ctx.events.of_kind("gate_failed"))
-    rul = ctx.extra.get("rul", {})
-    card = ctx.extra.get("model_card", {})
     out |= {
         "downtime_cost_forgone": sum(forgone.values()),
         **{f"downtime_cost_forgone_{k_}": v for k_, v in forgone.items()},
@@ -131,10 +130,7 @@ def headline(ctx) -> dict[str, float]:
         "rollout_stalled": float(ctx.stalled),
         "region_days_live": live_region_days,
         "feed_outage_region_days": float(w.outage_days.sum()),
-        "model_auroc": float(card.get("auroc", float("nan"))),
-        "rul_rmse_days": float(rul.get("rul_rmse", float("nan"))),
-        "phm08_score_mean": float(rul.get("phm08_score_mean", float("nan"))),
-        "phm08_score_sum": float(rul.get("phm08_score_sum", float("nan"))),
+        **model_headline(ctx.extra),
     }
     return out
 

@@ -51,3 +51,15 @@ def lead_time_summary(leads: np.ndarray) -> dict[str, float]:
         "p90": float(np.percentile(leads, 90)),
         "max": float(leads.max()),
     }
+
+
+def model_headline(extra: dict) -> dict[str, float]:
+    """Model quality KPIs for ``summary.json``: AUROC from the model card, RUL RMSE and PHM08 score."""
+    rul, card = extra.get("rul", {}), extra.get("model_card", {})
+    nan = float("nan")
+    return {
+        "model_auroc": float(card.get("auroc", nan)),
+        "rul_rmse_days": float(rul.get("rul_rmse", nan)),
+        "phm08_score_mean": float(rul.get("phm08_score_mean", nan)),
+        "phm08_score_sum": float(rul.get("phm08_score_sum", nan)),
+    }

@@ -17,6 +17,7 @@ import pandas as pd
 from models.registry import Registry
 from models.scorer import OnnxScorer
 from sim.domains.maintenance import figures as mfig
+from sim.domains.maintenance.metrics import model_headline
 from sim.domains.maintenance.model import get_classifier, rul_evaluation
 from sim.domains.maintenance.world import KPIS
 from sim.domains.plant.config import DRIFTABLE, SCHEMA
@@ -129,13 +130,7 @@ def headline(ctx) -> dict[str, float]:
         out[f"alerts_per_line_week_{name}"] = _ratio(
             k.total("alerts", m), k.total("live_unit_days", m) / p["machines_per_line"] / 7.0
         )
-    rul, card = ctx.extra.get("rul", {}), ctx.extra.get("model_card", {})
-    out |= {
-        "model_auroc": float(card.get("auroc", float("nan"))),
-        "rul_rmse_days": float(rul.get("rul_rmse", float("nan"))),
-        "phm08_score_mean": float(rul.get("phm08_score_mean", float("nan"))),
-        "phm08_score_sum": float(rul.get("phm08_score_sum", float("nan"))),
-    }
+    out |= model_headline(ctx.extra)
     return out
 
 
