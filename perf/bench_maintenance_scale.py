@@ -15,14 +15,11 @@ import argparse
 import json
 import os
 import platform
-import time
 from pathlib import Path
-
-import numpy as np
 
 import sim.domains.fleet as fleet_dom
 import sim.domains.plant as plant_dom
-from perf.bench_sepsis_scale import TimedScorer
+from perf.bench_sepsis_scale import big_batch_seconds, run_with_timed_scorers
 from sim.engine import run
 from sim.scenario import apply_overrides, load_scenario
 
@@ -31,31 +28,9 @@ def timed_run(path: str, seed: int, module) -> dict:
     sc = load_scenario(path)
     # warm-up: train / load the models outside the timed run (a 1-day run builds every model)
     run(apply_overrides(sc, {"scenario.horizon_days": 1}), seed)
-    timed: list[TimedScorer] = []
-    original = module.OnnxScorer
-
-    def factory(*a, **k):
-        s = TimedScorer(original(*a, **k))
-        timed.append(s)
-        return s
-
-    module.OnnxScorer = factory
-    try:
-        t0 = time.perf_counter()
-        result = run(sc, seed)
-        wall = time.perf_counter() - t0
-    finally:
-        module.OnnxScorer = original
+    result, wall, timed = run_with_timed_scorers(module, sc, seed)
     rows, onnx_s = sum(t.rows for t in timed), sum(t.seconds for t in timed)
-    inner = timed[0].inner
-    X = (np.random.default_rng(0).normal(size=(262_144, inner.n_features)) * 2).astype(np.float32)
-    t0 = time.perf_counter()
-    done = 0
-    while done < rows:
-        m = min(len(X), rows - done)
-        inner.predict_proba(X[:m])
-        done += m
-    floor = time.perf_counter() - t0
+    floor = big_batch_seconds(timed[0].inner, rows, scale=2.0)
     k = result.kpis
     unit_days = float(k[k["kpi"] == "unit_days"]["value"].sum())
     return {

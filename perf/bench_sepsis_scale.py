@@ -38,6 +38,42 @@ class TimedScorer:
         return out
 
 
+def run_with_timed_scorers(module, scenario, seed: int) -> tuple[object, float, list[TimedScorer]]:
+    """Run ``scenario`` with every ``module.OnnxScorer`` the domain creates wrapped in a TimedScorer.
+
+    Returns (RunResult, wall seconds, the timed scorers).
+    """
+    timed: list[TimedScorer] = []
+    original = module.OnnxScorer
+
+    def factory(*a, **k):
+        s = TimedScorer(original(*a, **k))
+        timed.append(s)
+        return s
+
+    module.OnnxScorer = factory
+    try:
+        t0 = time.perf_counter()
+        result = run(scenario, seed)
+        wall = time.perf_counter() - t0
+    finally:
+        module.OnnxScorer = original
+    return result, wall, timed
+
+
+def big_batch_seconds(scorer: OnnxScorer, rows: int, scale: float = 1.0, shift: float = 0.0) -> float:
+    """Seconds for ``scorer`` to score ``rows`` rows in 256k-row in-memory batches (the same-run baseline)."""
+    X = np.random.default_rng(0).normal(size=(262_144, scorer.n_features)) * scale + shift
+    X = X.astype(np.float32)
+    t0 = time.perf_counter()
+    done = 0
+    while done < rows:
+        m = min(len(X), rows - done)
+        scorer.predict_proba(X[:m])
+        done += m
+    return time.perf_counter() - t0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scenario", default="scenarios/sepsis_spot.toml")
@@ -51,32 +87,10 @@ def main(argv: list[str] | None = None) -> int:
 
     import sim.domains.sepsis as dom  # noqa: PLC0415
 
-    timed: list[TimedScorer] = []
-    original = dom.OnnxScorer
-
-    def factory(*a, **k):
-        s = TimedScorer(original(*a, **k))
-        timed.append(s)
-        return s
-
-    dom.OnnxScorer = factory
-    try:
-        t0 = time.perf_counter()
-        result = run(sc, args.seed)
-        wall = time.perf_counter() - t0
-    finally:
-        dom.OnnxScorer = original
+    result, wall, timed = run_with_timed_scorers(dom, sc, args.seed)
     ts = timed[0]
-    # baseline: the same number of rows scored in 256k-row in-memory batches, same thread count
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(262_144, ts.inner.n_features)).astype(np.float32) * 10 + 50
     base = OnnxScorer(entry.onnx_path, threads=sc.get("model.threads"))
-    t0 = time.perf_counter()
-    done = 0
-    while done < ts.rows:
-        base.predict_proba(X[: min(len(X), ts.rows - done)])
-        done += min(len(X), ts.rows - done)
-    floor = time.perf_counter() - t0
+    floor = big_batch_seconds(base, ts.rows, scale=10.0, shift=50.0)
     hosp_days = sc.get("hospitals.count") * sc.get("scenario.horizon_days")
     out = {
         "scenario": sc.name,
