@@ -25,7 +25,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sim.errors import UserError
+from sim.errors import ScenarioError, UserError
 from sim.schema import Rule
 
 SCHEMA: dict[str, Rule] = {
@@ -239,6 +239,20 @@ class Retrainer:
         return {"retrains": self.retrains, "retrain_triggers": n["trigger"], "promotions": n["promoted"],
                 "rejections": n["rejected"], "rollbacks": n["rolled_back"], "retrain_cost": self.cost,
                 "live_version": self.live.version}
+
+
+def check(source: str, cfg: dict) -> None:
+    """Cross-field rules of a validated ``[retrain]`` section; raises ScenarioError naming ``source``.
+
+    A shadow period that ends before any shadow-scored item's label is known has no evidence, and every
+    challenger would be rejected: ``shadow_days`` must be 0 (promote at once) or exceed ``label_delay_days``.
+    """
+    if cfg["policy"] != "never" and 0 < cfg["shadow_days"] <= cfg["label_delay_days"]:
+        raise ScenarioError(
+            source, "retrain.shadow_days", cfg["shadow_days"],
+            f"must be 0 or greater than retrain.label_delay_days (={cfg['label_delay_days']:g}): shadow "
+            "traffic is judged on labels, which arrive label_delay_days later",
+        )
 
 
 def daily(env: Any, retrainer: Retrainer, start_day: float = 0.0) -> Generator:

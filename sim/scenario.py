@@ -150,6 +150,7 @@ def validate(source: str, raw: dict) -> Scenario:
     domain.check(source, out)  # cross-field rules (e.g. drift params the domain knows)
     drift.check(source, out["drift"], domain.DRIFTABLE)
     rollout.check(source, out["rollout"], domain.site_count(out), {**ENGINE_KPIS, **domain.KPIS})
+    retrain.check(source, out["retrain"])
     return Scenario(source, _freeze(out))
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy.stats import binom
@@ -9,7 +11,8 @@ from sklearn.linear_model import LogisticRegression
 
 from sim import retrain
 from sim.cbpe import CBPE, estimate, realised
-from sim.errors import UserError
+from sim.errors import ScenarioError, UserError
+from sim.scenario import load_scenario
 from sim.streaming import ADWIN
 
 DRIFT_DAY, DAYS, PER_DAY, DELAY = 60, 160, 300, 3
@@ -184,3 +187,16 @@ def test_cbpe_calibrates_raw_scores_and_is_blind_to_concept_drift() -> None:
     assert cal.expected["precision"] - drifted["precision"] > 0.2
     with pytest.raises(UserError, match="probabilities"):
         estimate(np.array([0.2, 1.5]), 0.5)
+
+
+def test_scenario_rejects_a_shadow_period_without_labelled_traffic(tmp_path) -> None:
+    tiny = Path(__file__).parent / "scenarios" / "sepsis_tiny.toml"
+    bad = tmp_path / "bad.toml"
+    bad.write_text(f'[scenario]\nextends = "{tiny}"\nname = "bad"\n\n[retrain]\npolicy = "on_drift"\n'
+                   "shadow_days = 7.0\nlabel_delay_days = 7.0\n")
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(bad)
+    msg = str(err.value)
+    assert "retrain.shadow_days = 7.0" in msg and "label_delay_days" in msg and str(bad) in msg
+    bad.write_text(bad.read_text().replace("shadow_days = 7.0", "shadow_days = 8.0"))
+    assert load_scenario(bad).get("retrain.shadow_days") == 8.0
