@@ -2,9 +2,9 @@
 
 A scenario is the frozen, fully resolved and validated content of a TOML file. Sections:
 ``[scenario]`` (name, domain, horizon, seeds), the engine's ``[rollout]``, ``[adoption]``, ``[monitor]``,
-``[[drift]]``, and the sections the domain declares (its ``SCHEMA``). A variant file can say
-``extends = "base.toml"`` in ``[scenario]`` and override only what differs (tables merge key by key; arrays
-are replaced whole).
+``[retrain]``, ``[serving]``, ``[[drift]]``, and the sections the domain declares (its ``SCHEMA``). A variant
+file can say ``extends = "base.toml"`` in ``[scenario]`` and override only what differs (tables merge key by
+key; arrays are replaced whole).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from sim import adoption, drift, monitor, retrain, rollout
+from sim import adoption, drift, monitor, retrain, rollout, serving_sim
 from sim.domains import DOMAINS, load_domain
 from sim.errors import ScenarioError
 from sim.kpi import ENGINE_KPIS
@@ -42,6 +42,7 @@ ENGINE_SECTIONS: dict[str, dict[str, Rule]] = {
     "adoption": adoption.SCHEMA,
     "monitor": monitor.SCHEMA,
     "retrain": retrain.SCHEMA,
+    "serving": serving_sim.SCHEMA,
 }
 ENGINE_TABLE_ARRAYS: dict[str, Rule] = {"drift": Rule("tables", [], item_schema=drift.ITEM_SCHEMA)}
 

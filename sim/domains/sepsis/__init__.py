@@ -10,7 +10,7 @@ import numpy as np
 
 from models.registry import Registry
 from models.scorer import OnnxScorer
-from sim import retrain
+from sim import retrain, serving_sim
 from sim.domains.sepsis.care import KPIS, SepsisCare
 from sim.domains.sepsis.config import DRIFTABLE, SCHEMA
 from sim.domains.sepsis.model import SiteModels, get_model
@@ -43,6 +43,7 @@ def check(source: str, s: dict) -> None:
     for sec, lo, hi, d in pairs:
         if d[lo] > d[hi]:
             raise ScenarioError(source, f"{sec}.{lo}", d[lo], f"must be <= {sec}.{hi} ({d[hi]})")
+    serving_sim.check(source, s["serving"])
     if m["kind"] == "oracle" and m["oracle_alert_at"] == "recognition" and m["oracle_lead_hours"] != 0:
         raise ScenarioError(
             source,
@@ -64,7 +65,8 @@ def hospitals(ctx) -> dict:
 def build(ctx, registry: Registry | None = None, **_: object) -> None:
     """Create hospitals, the model (from the registry) and the hourly care process."""
     hosp = hospitals(ctx)
-    ctx.setup_sites(hosp["names"], hosp["beds"], KPIS)
+    serving_on = ctx.scenario.get("serving.enabled")
+    ctx.setup_sites(hosp["names"], hosp["beds"], {**KPIS, **serving_sim.KPIS} if serving_on else KPIS)
     sc = ctx.scenario.to_dict()
     scorer = None
     if sc["model"]["kind"] == "onnx":
@@ -72,7 +74,10 @@ def build(ctx, registry: Registry | None = None, **_: object) -> None:
         scorer = OnnxScorer(entry.onnx_path, threads=sc["model"]["threads"])
         ctx.extra["model_card"] = entry.card
     care = SepsisCare(ctx, scorer, hosp)
+    care.serving = serving_sim.Serving.from_ctx(ctx)
     ctx.extra["care"] = care
+    if care.serving is not None:
+        ctx.extra["serving"] = care.serving
     ctx.extra["recalibrate"] = care.recalibrate
     ctx.env.process(care.process())
     if scorer is not None and ctx.scenario.get("retrain.policy") != "never":
@@ -133,6 +138,7 @@ def headline(ctx) -> dict[str, float]:
         "model_auroc": float(card.get("auroc", float("nan"))),
         "model_auprc": float(card.get("auprc", float("nan"))),
         **_retrain_headline(ctx),
+        **(care.serving.headline() if care.serving is not None else {}),
     }
 
 
@@ -153,20 +159,26 @@ def _retrain_headline(ctx) -> dict[str, float]:
 def serving_demand(scenario) -> dict:
     """Peak scoring requests per second at full rollout, for ``purgatory readiness``.
 
-    Every inpatient is scored once an hour (one request per patient-hour) at every hospital. Vitals are
-    charted in rounds, so requests cluster: we take the hour's requests arriving within the first 15 minutes
-    (a peak factor of 4 over the hourly mean), an assumption to revisit with a real feed's timestamps.
+    Every inpatient is scored once an hour at every hospital, each patient-hour sending
+    ``serving.requests_per_row`` requests, and the hour's requests arrive within ``serving.spread_s`` seconds
+    (times ``serving.surge_factor`` when surges are on) -- the same load the simulation's ``[serving]`` model
+    sees. The defaults (one request, 900 s) say that charting rounds concentrate each hour's scoring into 15
+    minutes (a peak factor of 4 over the hourly mean), an assumption to revisit with a real feed's timestamps.
     """
-    h = scenario.section("hospitals")
+    h, sv = scenario.section("hospitals"), scenario.section("serving")
     rng = np.random.default_rng(scenario.get("scenario.root_seed"))
     beds = np.clip(
         rng.lognormal(np.log(h["beds_median"]), h["beds_sigma"], h["count"]), h["beds_min"], h["beds_max"]
     )
     census = float(np.round(beds).sum() * h["occupancy"])
-    mean_rate = census / 3600.0
-    peak_factor = 4.0
-    return {
-        "peak_rate": mean_rate * peak_factor,
-        "basis": f"{census:,.0f} inpatients at {h['count']} hospitals scored hourly "
-        f"({mean_rate:.1f} req/s mean), charting rounds concentrate each hour into 15 min (x{peak_factor:g})",
-    }
+    per_hour = census * sv["requests_per_row"]
+    spread = max(sv["spread_s"], serving_sim.MIN_SPREAD_S)
+    surge = sv["surge_factor"] if sv["surge_every_days"] > 0 else 1.0
+    basis = (
+        f"{census:,.0f} inpatients at {h['count']} hospitals scored hourly, {sv['requests_per_row']:g} "
+        f"request(s) each ({per_hour / 3600:.1f} req/s mean), each hour's requests arriving within "
+        f"{spread:g} s (x{3600 / spread:g})"
+    )
+    if surge != 1.0:
+        basis += f", surge days x{surge:g}"
+    return {"peak_rate": per_hour * surge / spread, "basis": basis}

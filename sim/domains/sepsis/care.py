@@ -68,6 +68,7 @@ class SepsisCare:
         self.scr, self.tr, self.m = sc.section("screening"), sc.section("treatment"), sc.section("model")
         self.scorer = scorer
         self.models = None  # SiteModels when a retraining policy is on (per-site versions, reservoir)
+        self.serving = None  # sim.serving_sim.Serving when [serving] is enabled: predictions can be lost
         self.beds = hospitals["beds"]
         self.acuity_share = hospitals["acuity_share"]
         n = len(self.beds)
@@ -219,7 +220,10 @@ class SepsisCare:
         np.add.at(self.neg_hist, (s_site[neg], bins), w[neg])
         if ctx.current_wave == 0:
             np.add.at(self.ref_neg_hist, bins[ctx.wave[s_site[neg]] == 0], w[neg][ctx.wave[s_site[neg]] == 0])
-        # alerts
+        # alerts: with a serving model, a prediction that is late, shed or timed out raises no alert this hour
+        # (the patient can alert at the next hour's scoring if still above threshold)
+        if self.serving is not None:
+            pred = pred & self.serving.deliver(t, s_site, w)
         el = (
             pred
             & (t - a["alert_last"][rows] >= m["alert_suppress_hours"])
