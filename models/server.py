@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+import orjson
 from aiohttp import web
 
 from models.batching import BatchConfig, MicroBatcher, QueueFullError
@@ -137,7 +138,7 @@ def parse_infer_request(
     that are not numbers, non-finite values or values beyond float32, unknown output names.
     """
     try:
-        doc = json.loads(body)
+        doc = orjson.loads(body)
     except (ValueError, UnicodeDecodeError) as err:
         raise InferError(f"body is not valid JSON: {err}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("inputs"), list) or len(doc["inputs"]) != 1:
@@ -284,14 +285,17 @@ def create_app(models: dict[str, ServedModel], config: ServerConfig | None = Non
         except InferError as err:
             return _error(400, str(err))
         if config.batching:
-            try:
-                fut = model.batcher.submit(req.X)
-            except QueueFullError as err:
-                return _error(503, str(err))
-            try:
-                out = await asyncio.wait_for(fut, config.timeout_s)
-            except TimeoutError:
-                return _error(504, f"inference did not finish within {config.timeout_s} s")
+            out = model.batcher.direct(req.X)
+            if out is None:
+                try:
+                    fut = model.batcher.submit(req.X)
+                except QueueFullError as err:
+                    return _error(503, str(err))
+                try:
+                    async with asyncio.timeout(config.timeout_s):
+                        out = await fut
+                except TimeoutError:
+                    return _error(504, f"inference did not finish within {config.timeout_s} s")
         else:
             if model.batcher.pending >= model.batcher.config.queue_limit:
                 model.batcher.stats.shed += 1
@@ -313,9 +317,7 @@ def create_app(models: dict[str, ServedModel], config: ServerConfig | None = Non
         resp = {"model_name": model.name, "model_version": model.version, "outputs": outputs}
         if req.id is not None:
             resp["id"] = req.id
-        return web.Response(
-            body=json.dumps(resp, separators=(",", ":")).encode(), content_type="application/json"
-        )
+        return web.Response(body=orjson.dumps(resp), content_type="application/json")
 
     async def on_startup(_: web.Application) -> None:
         for m in models.values():
@@ -448,6 +450,16 @@ def config_from_args(args: argparse.Namespace, token: str | None) -> ServerConfi
     )
 
 
+def run_loop(coro) -> None:
+    """Run ``coro`` on uvloop (libuv: less event-loop cost per request) where installed, else asyncio."""
+    try:
+        import uvloop  # noqa: PLC0415 - optional: not on Windows
+    except ImportError:
+        asyncio.run(coro)
+    else:
+        uvloop.run(coro)
+
+
 def _worker(argv: list[str]) -> None:
     main(argv, _child=True)
 
@@ -472,7 +484,7 @@ def main(argv: list[str], _child: bool = False) -> int:
         flush=True,
     )
     try:
-        asyncio.run(
+        run_loop(
             serve(
                 create_app(models, config), args.host, args.port, config.grace_s, reuse_port=args.workers > 1
             )
