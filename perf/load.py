@@ -31,6 +31,7 @@ import numpy as np
 import psutil
 
 from sim.errors import UserError
+from sim.serving import idle_gaps
 
 MAX_REQUESTS = 3_000_000  # per run: bounds memory (a few float64 arrays) and time
 SCHEMA = "purgatory.bench.load/1"
@@ -372,7 +373,14 @@ def summarize(
         "slo_ms": slo_ms,
         "client_cpu_cores": client_cpu,
         "loadavg_1m": os.getloadavg()[0],
-    } | ({"raw_latency_ok_s": lat[ok]} if raw else {})
+    } | (_raw(client, n, ok, lat) if raw else {})
+
+
+def _raw(client: _Client, n: int, ok: np.ndarray, lat: np.ndarray) -> dict:
+    """Answered requests' latencies and the idle gap before each (seconds since every earlier request was
+    answered; 0 while some were still open), for calibrating the simulator's jitter."""
+    done = np.where(client.status[:n] == 0, np.nan, client.done_at[:n])
+    return {"raw_latency_ok_s": lat[ok], "raw_idle_gap_s": idle_gaps(client.sched[:n], done)[ok]}
 
 
 def passes(stats: dict, slo_ms: float) -> bool:

@@ -113,6 +113,62 @@ class ServingConfig:
 SERVED, SHED, TIMED_OUT = 0, 1, 2
 
 
+@dataclass(frozen=True)
+class GapJitter:
+    """Measured latency outside the queue, by how long the system was idle before the request arrived.
+
+    On a virtual machine an idle CPU is handed back to the hypervisor; waking it (and the client's and the
+    server's event loops) costs more the longer it slept, so requests that arrive after a long idle gap pay
+    more than requests that arrive while the server is busy. ``edges`` (seconds, increasing, starting at 0)
+    split idle gaps into bins; ``samples[k]`` are the jitters (seconds) measured after a gap in bin k.
+    Calibrate it from one low-load run (:meth:`fit`), where gaps of every length occur.
+    """
+
+    edges: tuple[float, ...]
+    samples: tuple[tuple[float, ...], ...]
+
+    @classmethod
+    def fit(cls, gaps: np.ndarray, jitter: np.ndarray, bins: int = 5, min_per_bin: int = 50) -> GapJitter:
+        """Bins at quantiles of ``gaps`` (at most ``bins``, each with >= ``min_per_bin`` samples)."""
+        gaps, jitter = np.asarray(gaps, dtype=float), np.asarray(jitter, dtype=float)
+        if len(gaps) != len(jitter) or len(gaps) == 0:
+            raise ValueError(f"need equal, non-empty gaps (n={len(gaps)}) and jitter (n={len(jitter)})")
+        k = int(max(1, min(bins, len(gaps) // max(min_per_bin, 1))))
+        inner = np.unique(np.quantile(gaps, np.linspace(0, 1, k + 1)[1:-1]))
+        edges = np.r_[0.0, inner[np.isfinite(inner) & (inner > 0)]]
+        which = np.searchsorted(edges, gaps, side="right") - 1
+        samples = tuple(tuple(jitter[which == b].tolist()) for b in range(len(edges)))
+        return cls(tuple(edges.tolist()), samples)
+
+    def sample(self, gaps: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """One jitter per request, drawn from the bin of its idle gap (seconds)."""
+        which = np.searchsorted(np.asarray(self.edges), np.asarray(gaps, dtype=float), side="right") - 1
+        out = np.zeros(len(which))
+        for b, smp in enumerate(self.samples):
+            k = which == b
+            if k.any() and smp:
+                out[k] = np.asarray(smp)[rng.integers(0, len(smp), int(k.sum()))]
+        return out
+
+    def summary(self) -> list[dict[str, float]]:
+        """Per bin: the gap range (ms), samples, median and p99 jitter (ms)."""
+        ends = [*self.edges[1:], math.inf]
+        return [
+            {"gap_from_ms": lo * 1e3, "gap_to_ms": hi * 1e3, "n": len(smp),
+             "p50_ms": float(np.median(smp) * 1e3) if smp else math.nan,
+             "p99_ms": float(np.quantile(smp, 0.99) * 1e3) if smp else math.nan}
+            for lo, hi, smp in zip(self.edges, ends, self.samples, strict=True)
+        ]
+
+
+def idle_gaps(arrival: np.ndarray, finish: np.ndarray) -> np.ndarray:
+    """Seconds each request's arrival came after every earlier request had finished (0 while busy; the
+    first request's gap is infinite). ``finish`` may hold NaN for requests never served."""
+    done = np.where(np.isnan(finish), -np.inf, finish)
+    before = np.r_[-np.inf, np.maximum.accumulate(done)[:-1]] if len(done) else done
+    return np.maximum(np.asarray(arrival, dtype=float) - before, 0.0)
+
+
 @dataclass
 class ServingResult:
     """Per-request arrival, start and finish (seconds; NaN when never served), fate (SERVED / SHED /
@@ -156,12 +212,13 @@ def simulate(
     config: ServingConfig,
     curve: ServiceCurve,
     rng: np.random.Generator,
-    jitter_samples: np.ndarray | None = None,
+    jitter_samples: np.ndarray | GapJitter | None = None,
 ) -> ServingResult:
     """Run the queue over sorted ``arrivals`` (seconds); see the module docstring.
 
     ``jitter_samples`` (seconds): measured latency outside the server's queue (client, network, scheduler),
-    resampled and added to each request's latency without using server capacity. Raises ValueError when
+    resampled and added to each request's latency without using server capacity; a :class:`GapJitter`
+    draws each request's jitter by the idle gap before it. Raises ValueError when
     the arrivals are not sorted."""
     arr = np.asarray(arrivals, dtype=float)
     n = len(arr)
@@ -226,7 +283,9 @@ def simulate(
                 hold = try_start(t_arr, False)
             i += 1
     jitter = None
-    if jitter_samples is not None and len(jitter_samples):
+    if isinstance(jitter_samples, GapJitter):
+        jitter = jitter_samples.sample(idle_gaps(arr, finish), rng)
+    elif jitter_samples is not None and len(jitter_samples):
         jitter = np.asarray(jitter_samples, dtype=float)[rng.integers(0, len(jitter_samples), n)]
     return ServingResult(arr, start, finish, fate, config.overhead_s, jitter)
 

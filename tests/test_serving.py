@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from sim import serving
 from sim.serving import (
     SERVED,
     SHED,
@@ -125,3 +126,32 @@ def test_tick_burst_beyond_capacity_turns_into_late_and_shed_predictions() -> No
     assert burst["on_time"] < 0.8 and burst["shed"] > 0.2 and burst["late"] > 0
     assert spread["on_time"] == 1.0 and spread["p99_s"] < 0.05
     assert tick_outcome(0, 1.0, cfg, curve, np.random.default_rng(0), deadline_s=0.5)["on_time"] == 1.0
+
+
+def test_idle_gaps_are_zero_while_busy_and_measure_idle_time_otherwise() -> None:
+    arrival = np.array([0.0, 1.0, 1.5, 5.0])
+    finish = np.array([2.0, 3.0, np.nan, 5.5])  # the third was never served
+    gaps = serving.idle_gaps(arrival, finish)
+    assert np.isinf(gaps[0]) and gaps[1] == 0.0 and gaps[2] == 0.0 and gaps[3] == pytest.approx(2.0)
+
+
+def test_gap_jitter_draws_from_the_bin_of_each_idle_gap() -> None:
+    rng = np.random.default_rng(3)
+    gaps = rng.exponential(0.005, 4000)
+    jitter = np.where(gaps > 0.002, 0.008, 0.0005) + rng.uniform(0, 1e-4, 4000)  # long sleeps cost more
+    gj = serving.GapJitter.fit(gaps, jitter, bins=4)
+    assert len(gj.edges) == 4 and sum(len(s) for s in gj.samples) == 4000
+    short = gj.sample(np.full(1000, 0.0001), rng)
+    long_ = gj.sample(np.full(1000, 0.05), rng)
+    assert short.max() < 0.001 and long_.min() > 0.007
+    # in the queue: busy periods (high load) get less jitter than a trickle of requests
+    curve = serving.ServiceCurve(0.0, 0.0008)
+    cfg = serving.ServingConfig(workers=1)
+    med = {}
+    for rate in (50.0, 1000.0):
+        arr = serving.poisson_arrivals(rate, 20.0, np.random.default_rng(1))
+        res = serving.simulate(arr, cfg, curve, np.random.default_rng(2), gj)
+        med[rate] = float(np.median(res.jitter))
+    assert med[1000.0] < med[50.0]
+    with pytest.raises(ValueError):
+        serving.GapJitter.fit(np.zeros(3), np.zeros(2))

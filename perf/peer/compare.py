@@ -37,7 +37,7 @@ from models.registry import Registry
 from models.train import TrainConfig
 from perf import load
 from perf.peer import mlserver_peer
-from sim.serving import ServiceCurve, ServingConfig, poisson_arrivals, simulate
+from sim.serving import GapJitter, ServiceCurve, ServingConfig, poisson_arrivals, simulate
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "results" / "bench"
@@ -118,7 +118,9 @@ def calibrate_and_check(
     Capacity: a closed loop at 64 connections gives throughput X and the mean batch B (from ``/v2/stats``),
     so a batch of B takes B / X seconds; the model call's fixed cost comes from the per-batch-size timings.
     Jitter: latencies of an open loop at 10% of the max rate, less the service time of one request, are
-    resampled and added outside the queue (client, loopback, scheduler time that uses no server capacity).
+    resampled and added outside the queue (client, loopback, scheduler time that uses no server capacity),
+    by the idle gap before each request (:class:`sim.serving.GapJitter`): on this VM a request that wakes an
+    idle machine pays milliseconds that a request arriving while the server is busy does not.
     On a shared machine other tenants stall the server now and then; every measurement is repeated
     ``repeats`` times and the median p99 is used (the calibration run is the one with the median p99).
     """
@@ -136,9 +138,15 @@ def calibrate_and_check(
     per_batch = np.array([v[1] / v[0] for v in after["by_size"].values()])
     model_fixed = float(np.polyfit(sizes, per_batch, 1)[1]) if len(sizes) > 2 else 0.0
     curve = ServiceCurve.from_server(batch_rows, batch_rows / sat["achieved_rate"], max(model_fixed, 0.0))
-    jitter = np.maximum(low.pop("raw_latency_ok_s") - curve.mean(1), 0.0)
+    # every low-load repeat's requests: jitter by the idle gap before each (see sim.serving.GapJitter)
+    jitter = GapJitter.fit(
+        np.concatenate([r["raw_idle_gap_s"] for r in lows]),
+        np.maximum(np.concatenate([r["raw_latency_ok_s"] for r in lows]) - curve.mean(1), 0.0),
+    )
+    flat = np.concatenate([np.asarray(b) for b in jitter.samples])
     for r in lows:
         r.pop("raw_latency_ok_s", None)
+        r.pop("raw_idle_gap_s", None)
     cfg = ServingConfig(workers=1, max_batch=64, queue_limit=4096, timeout_s=2.0)
     levels = []
     for frac in (0.25, 0.45, 0.65):
@@ -179,8 +187,9 @@ def calibrate_and_check(
         "saturation": {"throughput": sat["achieved_rate"], "mean_batch_rows": batch_rows},
         "low_load": low,
         "low_load_p99_repeats_ms": [r["latency_ms"]["p99"] for r in lows],
-        "jitter_p50_ms": float(np.median(jitter) * 1e3),
-        "jitter_p99_ms": float(np.quantile(jitter, 0.99) * 1e3),
+        "jitter_p50_ms": float(np.median(flat) * 1e3),
+        "jitter_p99_ms": float(np.quantile(flat, 0.99) * 1e3),
+        "jitter_by_idle_gap": jitter.summary(),
         "levels": levels,
     }
 
