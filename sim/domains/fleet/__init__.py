@@ -23,6 +23,7 @@ from sim.domains.fleet.dealers import FleetWorld
 from sim.domains.maintenance import figures as mfig
 from sim.domains.maintenance.metrics import model_headline
 from sim.domains.maintenance.model import get_classifier, rul_evaluation
+from sim.domains.maintenance.retraining import attach, retrain_headline
 from sim.domains.maintenance.world import KPIS
 from sim.errors import ScenarioError
 
@@ -83,6 +84,7 @@ def build(ctx, registry: Registry | None = None, **_: object) -> None:
     world.setup_dealers(sc["integration"], sc["fleet"], vans.astype(float))
     ctx.extra["world"] = world
     ctx.env.process(world.process())
+    attach(ctx, world, "fleet_failure", deg["sensors"], registry)
 
 
 def headline(ctx) -> dict[str, float]:
@@ -131,6 +133,7 @@ def headline(ctx) -> dict[str, float]:
         "region_days_live": live_region_days,
         "feed_outage_region_days": float(w.outage_days.sum()),
         **model_headline(ctx.extra),
+        **retrain_headline(ctx),
     }
     return out
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sim.domains.maintenance.degradation import DEGRADATION
+from sim.domains.maintenance.degradation import DEGRADATION, SENSOR_DRIFTABLE
 from sim.domains.maintenance.model import MODEL
 from sim.domains.maintenance.service import SERVICE
 from sim.schema import Rule
@@ -48,6 +48,7 @@ SCHEMA = {
 DRIFTABLE = {
     "legacy_failure_prob": "share of alerts lost by dealer systems (integration fault), added to the base",
     "feed_outage_per_day": "probability a region's feed goes down on a day, added to the base",
+    **SENSOR_DRIFTABLE,
 }
 
 #: the one vehicle type (the Transit); offsets zero, so the model's reference type is the fleet's type

@@ -44,6 +44,10 @@ class FleetWorld(World):
     def scored_sites(self) -> np.ndarray:
         return np.ones(self.ctx.n_sites, dtype=bool)
 
+    def monitored_sites(self) -> np.ndarray:
+        """Every region from day 0 (all vans are scored in shadow): references precede any go-live."""
+        return self.scored_sites()
+
     def _site_param(self, name: str, base: float) -> np.ndarray:
         vec = np.full(self.ctx.n_sites, base)
         return self.ctx.drift.apply(name, vec, self.ctx.env.now)

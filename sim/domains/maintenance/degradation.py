@@ -63,7 +63,24 @@ DEGRADATION = {
     "ewma_fast": Rule("float", 0.4, min=0.01, max=1, doc="weight of today's reading in the fast EWMA"),
     "ewma_slow": Rule("float", 0.03, min=0.001, max=1, doc="weight of today's reading in the slow EWMA"),
     "modes": Rule("tables", [], item_schema=MODE_SCHEMA, doc="failure modes with a precursor"),
+    "drift_sensors": Rule(
+        "list[int]",
+        [],
+        min=0,
+        max=63,
+        doc="channels the sensor_offset / sensor_gain drifts act on ([]: every channel)",
+    ),
     "source": Rule("str", ""),
+}
+
+#: generator parameters a ``[[drift]]`` entry can shift per site (both maintenance domains declare them)
+SENSOR_DRIFTABLE = {
+    "sensor_offset": "added to the readings of the degradation.drift_sensors channels, in noise-sd units "
+    "(base 0): a recalibrated or replaced sensor, a new supplier's part, a firmware update moving the zero",
+    "sensor_gain": "multiplies the readings of the degradation.drift_sensors channels (base 1; op 'mul' or "
+    "'add'): a firmware update or sensor that reports in other units",
+    "signature_scale": "multiplies every failure mode's sensor signature (base 1): concept drift, e.g. parts "
+    "from a new supplier or a changed duty whose wear shows weaker (< 1) or stronger (> 1) before failure",
 }
 
 #: the generator's fixed constants (seeded once; identical in training and simulation)
@@ -150,14 +167,32 @@ class SensorState:
         """The model serving ``units`` was trained on ``type_index``: normalise by that type's offsets."""
         self.norm_offset[units] = self.tp.offset[type_index]
 
-    def step(self, rng: np.random.Generator, units: np.ndarray, d: np.ndarray, mode: np.ndarray) -> None:
-        """One day of readings for ``units`` with damage ``d`` and life mode ``mode``; updates the EWMAs."""
+    def step(
+        self,
+        rng: np.random.Generator,
+        units: np.ndarray,
+        d: np.ndarray,
+        mode: np.ndarray,
+        drift: dict[str, np.ndarray] | None = None,
+    ) -> None:
+        """One day of readings for ``units`` with damage ``d`` and life mode ``mode``; updates the EWMAs.
+
+        ``drift`` (optional): per-unit values of ``sensor_offset``, ``sensor_gain`` and ``signature_scale``
+        (see ``SENSOR_DRIFTABLE``); the gain and offset act on ``drift_sensors``: ``raw * gain + offset``.
+        """
         tp, cfg = self.tp, self.cfg
         ty = self.unit_type[units]
         cond = (rng.random(len(units))[:, None] > self.duty_cum[units, :-1]).sum(axis=1)
         sig = np.clip((d - tp.onset[mode]) / (1.0 - tp.onset[mode]), 0.0, 1.0) ** 2 * tp.visibility[cond]
         noise = rng.standard_normal((len(units), cfg["sensors"])) * cfg["noise_sd"]
+        if drift and "signature_scale" in drift:
+            sig = sig * drift["signature_scale"]
         raw = tp.offset[ty] + self.unit_offset[units] + tp.signature[ty, mode] * sig[:, None] + noise
+        if drift and ("sensor_gain" in drift or "sensor_offset" in drift):
+            ch = [j % cfg["sensors"] for j in cfg.get("drift_sensors", [])] or list(range(cfg["sensors"]))
+            gain = drift.get("sensor_gain", np.ones(len(units)))[:, None]
+            off = drift.get("sensor_offset", np.zeros(len(units)))[:, None]
+            raw[:, ch] = raw[:, ch] * gain + off
         f, sl = self.fast[units], self.slow[units]
         new = np.isnan(f[:, 0])
         f = np.where(new[:, None], raw, f + cfg["ewma_fast"] * (raw - f))

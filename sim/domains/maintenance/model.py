@@ -103,7 +103,7 @@ def _cache_config(deg: dict, types: list[dict], type_index: int, m: dict) -> dic
         and not k.startswith("oracle")
     }
     return {
-        "degradation": {k: v for k, v in deg.items() if k != "source"},
+        "degradation": {k: v for k, v in deg.items() if k not in ("source", "drift_sensors")},
         "type": types[type_index],
         "types": types,
         "model": keep,

@@ -23,8 +23,15 @@ from collections.abc import Generator
 
 import numpy as np
 
-from sim.domains.maintenance.degradation import Lives, SensorState, TypeParams, duty_profiles
+from sim.domains.maintenance.degradation import (
+    SENSOR_DRIFTABLE,
+    Lives,
+    SensorState,
+    TypeParams,
+    duty_profiles,
+)
 from sim.domains.maintenance.metrics import alert_precision_recall, lead_time_summary
+from sim.domains.maintenance.monitoring import MonitorFeed
 from sim.domains.maintenance.service import SHAPE, Workshops, capacity_for
 
 KPIS = {
@@ -98,6 +105,7 @@ class World:
         self.sensor_rng, self.sudden_rng = st.generator("maint.sensors"), st.generator("maint.sudden")
         self.act_rng, self.oracle_rng = st.generator("maint.act"), st.generator("maint.oracle")
         self.scorers, self.model_type = scorers, list(model_type)
+        self.family = list(range(len(scorers)))  # scorer index -> the original model it stands for
         self.model_for_site = np.asarray(model_for_site, dtype=np.int64).copy()
         self._apply_model_types(np.arange(ctx.n_sites))
         units = np.arange(n)
@@ -134,6 +142,10 @@ class World:
             k: [] for k in ("site", "day", "kind", "predicted", "lead", "routed", "fate")
         }
         self.thr = np.full(ctx.n_sites, model["threshold"], dtype=np.float32)
+        #: sensor / signature drifts this run's [[drift]] entries use (none: the undrifted code path)
+        self.sensor_drifts = [p for p in SENSOR_DRIFTABLE if p in ctx.drift.params]
+        self.mon_feed = MonitorFeed(ctx, self) if ctx.monitor is not None else None
+        self.retrainer = None  # MaintenanceRetraining when [retrain] policy is not "never" (retraining.py)
 
     # --- hooks (domains override) ------------------------------------------------------------------------
     def scored_sites(self) -> np.ndarray:
@@ -157,7 +169,21 @@ class World:
     def end_of_day(self, day: int) -> None:
         pass
 
+    def monitored_sites(self) -> np.ndarray:
+        """Sites whose scores feed the monitor (a site's first ``reference_days`` of them: its reference)."""
+        return self.routed_sites()
+
     # --- helpers -----------------------------------------------------------------------------------------
+    def sensor_drift(self, units: np.ndarray) -> dict[str, np.ndarray] | None:
+        """Per-unit values of the drifted sensor parameters today (None without such drift entries)."""
+        if not self.sensor_drifts:
+            return None
+        base = {"sensor_offset": 0.0, "sensor_gain": 1.0, "signature_scale": 1.0}
+        t, n = self.ctx.env.now, self.ctx.n_sites
+        return {
+            p: self.ctx.drift.apply(p, np.full(n, base[p]), t)[self.site[units]] for p in self.sensor_drifts
+        }
+
     def _apply_model_types(self, sites: np.ndarray) -> None:
         for s in sites:
             units = np.flatnonzero(self.site == s)
@@ -173,6 +199,8 @@ class World:
 
     def _new_life(self, arm: int, u: int, day: float) -> None:
         self.k[arm, u] += 1
+        if arm == 0 and self.retrainer is not None:
+            self.retrainer.life_started(u, self.k[0, u])
         d0, mode, length = self.lives.get(np.array([u]), self.k[arm, u : u + 1])
         self.d0[arm, u], self.mode[arm, u], self.length[arm, u] = d0[0], mode[0], length[0]
         self.start[arm, u] = day
@@ -182,6 +210,8 @@ class World:
 
     def _record_end(self, u: int, day: float, kind: str, routed: bool) -> None:
         """Bookkeeping of a life end in arm 0 (degradation failure, prevented failure) or a sudden failure."""
+        if kind != "sudden" and self.retrainer is not None:
+            self.retrainer.life_ended(u, self.k[0, u], float(self._end(0, u)))
         predicted = kind != "sudden" and np.isfinite(self.first_true[u])
         lead = self._end(0, u) - self.first_true[u] if predicted else np.nan
         for key, val in (
@@ -286,6 +316,8 @@ class World:
         for j in np.unique(mi):
             sel = mi == j
             out[sel] = self.scorers[j].predict_proba(X[sel])
+        if self.retrainer is not None:
+            self.retrainer.log_rows(day, rows, X)
         return out
 
     def alerts(self, day: int, routed: np.ndarray) -> None:
@@ -295,6 +327,8 @@ class World:
         if len(rows) == 0:
             return
         s = self.scores(day, rows)
+        if self.mon_feed is not None:
+            self.mon_feed.add(day, rows, s)
         fire = (s >= self.thr[self.site[rows]]) & (day - self.alert_last[rows] >= m["alert_suppress_days"])
         idx = rows[fire]
         if len(idx) == 0:
@@ -340,18 +374,22 @@ class World:
         self.warm_up()
         while True:
             day = int(ctx.env.now // 24)
+            if self.mon_feed is not None:
+                self.mon_feed.start_day(day)
             routed = self.routed_sites().copy()
             u_sudden = self.sudden_rng.random(self.n)
             self.failures(day, u_sudden, routed)
             up = np.flatnonzero(~self.down[0])
             d = self.lives.damage(self.d0[0, up], self.length[0, up], day - self.start[0, up])
-            self.sensors.step(self.sensor_rng, up, d, self.mode[0, up])
+            self.sensors.step(self.sensor_rng, up, d, self.mode[0, up], self.sensor_drift(up))
             self.alerts(day, routed)
             kpi.add_site_vector("unit_days", counts, day)
             kpi.add_site_vector("live_unit_days", counts * routed, day)
             ctx.adoption.daily_update(routed, self.day_true, self.day_false, self.staff_shifts())
             kpi.set_max("p_act", np.where(routed, self.p_act(np.arange(ctx.n_sites)), 0.0), day)
             self.end_of_day(day)
+            if self.mon_feed is not None:
+                self.mon_feed.end_of_day(day, self.day_true, self.day_false)
             self.day_true[:] = 0
             self.day_false[:] = 0
             yield ctx.env.timeout(24.0)

@@ -19,6 +19,7 @@ from models.scorer import OnnxScorer
 from sim.domains.maintenance import figures as mfig
 from sim.domains.maintenance.metrics import model_headline
 from sim.domains.maintenance.model import get_classifier, rul_evaluation
+from sim.domains.maintenance.retraining import attach, retrain_headline
 from sim.domains.maintenance.world import KPIS
 from sim.domains.plant.config import DRIFTABLE, SCHEMA
 from sim.domains.plant.plants import PlantWorld
@@ -92,6 +93,7 @@ def build(ctx, registry: Registry | None = None, **_: object) -> None:
     world.setup_plants(p, sc["retraining"], type_names, local)
     ctx.extra["world"] = world
     ctx.env.process(world.process())
+    attach(ctx, world, "plant_failure", deg["sensors"], registry)
 
 
 def _site_mask(ctx, sites: np.ndarray) -> np.ndarray:
@@ -130,7 +132,7 @@ def headline(ctx) -> dict[str, float]:
         out[f"alerts_per_line_week_{name}"] = _ratio(
             k.total("alerts", m), k.total("live_unit_days", m) / p["machines_per_line"] / 7.0
         )
-    out |= model_headline(ctx.extra)
+    out |= model_headline(ctx.extra) | retrain_headline(ctx)
     return out
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sim.domains.maintenance.degradation import DEGRADATION, TYPE_SCHEMA
+from sim.domains.maintenance.degradation import DEGRADATION, SENSOR_DRIFTABLE, TYPE_SCHEMA
 from sim.domains.maintenance.model import MODEL
 from sim.domains.maintenance.service import SERVICE
 from sim.schema import Rule
@@ -43,4 +43,5 @@ SCHEMA = {
 
 DRIFTABLE = {
     "act_shift": "logit shift of crews' probability of acting on alerts (e.g. a staffing crisis)",
+    **SENSOR_DRIFTABLE,
 }

@@ -32,6 +32,12 @@ class PlantWorld(World):
         self.lines = plants["lines_per_plant"]
         self.technicians = np.full(n, plants["lines_per_plant"] * plants["technicians_per_line"])
 
+    def monitored_sites(self) -> np.ndarray:
+        """Live plants scoring with the model their crews get (local mode: after the shadow period)."""
+        target = np.array([self.local_model[t] for t in self.plant_type]) \
+            if self.retraining["mode"] == "local" else np.zeros(len(self.plant_type), np.int64)
+        return self.ctx.live & (np.asarray(self.family)[self.model_for_site] == target)
+
     def ready(self) -> np.ndarray:
         return self.ctx.live & (self.ready_day <= self.ctx.env.now / 24.0)
 
