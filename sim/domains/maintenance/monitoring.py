@@ -66,6 +66,10 @@ class MonitorFeed:
         self.mon.add_alert_outcomes(true_alerts.copy(), false_alerts.copy(), day)
 
     def rebase(self, sites: np.ndarray, fine_hist: np.ndarray) -> None:
-        """A new reference for ``sites`` (e.g. a promoted model's scores on their recent rows)."""
+        """A new reference for ``sites`` (a promoted model's scores on their recent rows); their windows
+        restart empty, so the new model's scores are not compared with a window of the old model's."""
         if self.mon.site_reference is not None and len(sites):
             self.mon.rebase(sites, fine_hist)
+            self.mon.hist[:, sites] = 0.0
+            if self.mon.w2 is not None:
+                self.mon.w2[:, sites] = 0.0
