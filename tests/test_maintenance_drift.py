@@ -142,8 +142,9 @@ def test_plant_monitor_compares_each_plant_with_itself() -> None:
 
 
 def test_retrain_trains_on_rows_of_the_simulation_and_a_promoted_model_scores_there() -> None:
-    # min_gain = -1: promote whatever the shadow says, to exercise promotion deterministically
-    r = run(variant("fleet_drift_tiny", {"retrain.min_gain": -1.0}), 1)
+    # min_gain = -1 and rollback_margin = 1: promote whatever the shadow says and keep it, to exercise
+    # promotion deterministically
+    r = run(variant("fleet_drift_tiny", {"retrain.min_gain": -1.0, "retrain.rollback_margin": 1.0}), 1)
     ev, rt, w = r.events, r.details["retrainer"], r.details["world"]
     assert r.headline["retrains"] == rt.retrains >= 1
     data = ev[ev.kind == "retrain_data"]
