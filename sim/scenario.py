@@ -152,6 +152,12 @@ def validate(source: str, raw: dict) -> Scenario:
     drift.check(source, out["drift"], domain.DRIFTABLE)
     rollout.check(source, out["rollout"], domain.site_count(out), {**ENGINE_KPIS, **domain.KPIS})
     retrain.check(source, out["retrain"])
+    serving_sim.check(source, out["serving"])
+    if out["serving"]["enabled"] and not getattr(domain, "SERVED_SCORING", False):
+        served = ", ".join(d for d in DOMAINS if getattr(load_domain(d), "SERVED_SCORING", False))
+        raise ScenarioError(source, "serving.enabled", True,
+                            f"domain {domain_name!r} does not route its scoring through [serving] "
+                            f"(domains that do: {served})")
     return Scenario(source, _freeze(out))
 
 

@@ -60,6 +60,17 @@ def test_bad_serving_values_give_one_line_errors(key: str, value: object, words:
     assert msg.startswith("x.toml: ") and words in msg and "\n" not in msg, msg
 
 
+def test_serving_is_refused_for_a_domain_that_does_not_route_scoring_through_it() -> None:
+    raw = load_scenario(ROOT / "tests" / "scenarios" / "plant_tiny.toml").to_dict()
+    raw["serving"] = {"enabled": True}
+    with pytest.raises(ScenarioError) as err:
+        validate("p.toml", raw)
+    assert "p.toml: serving.enabled = True: domain 'plant' does not route" in str(err.value)
+    assert "sepsis" in str(err.value)
+    raw["serving"] = {"enabled": False, "workers": 3}  # a disabled table is fine anywhere
+    assert validate("p.toml", raw).get("serving.workers") == 3
+
+
 def test_disabled_serving_is_bit_identical_and_generous_serving_changes_nothing() -> None:
     """The default (enabled = false) reproduces the pinned tiny headline with no serving keys or KPIs; a
     service that never loses a prediction gives exactly the same care outcomes (its stream is separate)."""

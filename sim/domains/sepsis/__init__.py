@@ -16,7 +16,11 @@ from sim.domains.sepsis.config import DRIFTABLE, SCHEMA
 from sim.domains.sepsis.model import SiteModels, get_model
 from sim.errors import ScenarioError
 
-__all__ = ["DRIFTABLE", "KPIS", "SCHEMA", "build", "check", "figures", "headline", "site_count"]
+__all__ = ["DRIFTABLE", "KPIS", "SCHEMA", "SERVED_SCORING", "build", "check", "figures", "headline",
+           "serving_demand", "site_count"]
+
+#: hourly scoring goes through the engine's ``[serving]`` model when it is enabled
+SERVED_SCORING = True
 
 HEADLINE_KPIS = ["sepsis_mortality_relative_reduction", "lives_saved_per_year", "physionet_utility"]
 
@@ -43,7 +47,6 @@ def check(source: str, s: dict) -> None:
     for sec, lo, hi, d in pairs:
         if d[lo] > d[hi]:
             raise ScenarioError(source, f"{sec}.{lo}", d[lo], f"must be <= {sec}.{hi} ({d[hi]})")
-    serving_sim.check(source, s["serving"])
     if m["kind"] == "oracle" and m["oracle_alert_at"] == "recognition" and m["oracle_lead_hours"] != 0:
         raise ScenarioError(
             source,
