@@ -9,6 +9,8 @@ simulated day (``step``), and whenever it has news (``drift_alarm``, ``performan
              reports both metrics with record_shadow)
          --> promoted (hooks.activate(challenger); probation_days of watching) or rejected
     promoted --live metric < champion's shadow metric - rollback_margin during probation--> rolled back
+             (``performance``), or --live metric < the replaced version's on the same items - margin-->
+             rolled back (``probation``, the fairer test while the data keep drifting)
 
 Triggers by ``policy``: ``never``; ``scheduled`` (every ``interval_days`` since the live version went live);
 ``on_drift`` (a drift alarm); ``on_performance`` (a reported metric below ``(1 - perf_drop)`` times the
@@ -42,6 +44,11 @@ SCHEMA: dict[str, Rule] = {
     "rollback_margin": Rule("float", 0.05, min=0,
                             doc="roll back when the live metric falls this far below its shadow metric"),
     "cooldown_days": Rule("float", 14.0, min=0, doc="days after an attempt before the next trigger"),
+    "extend_to_alarmed": Rule(
+        "bool", False,
+        doc="on_drift: a site that alarms while a retrained version is live switches to it at once if that"
+            " version does at least as well on the site's own labelled recent items (an offline check by the"
+            " domain), instead of waiting for the next retrain"),
     "cost_per_retrain": Rule("float", 0.0, min=0, doc="cost of one training run, in the domain's currency"),
     "source": Rule("str", "", doc="citations"),
 }
@@ -142,6 +149,21 @@ class Retrainer:
                                       f"{self.baseline:.4g}")
         return False
 
+    def probation(self, day: float, live_metric: float, previous_metric: float) -> bool:
+        """During probation, the promoted version's metric and the replaced version's on the *same* labelled
+        items since the promotion; rolls back when the promoted one is worse by more than ``rollback_margin``.
+
+        Comparing on the same items keeps a drift that continues after the promotion (which lowers both)
+        from being blamed on the new version. Returns True if it rolled back.
+        """
+        if math.isnan(live_metric) or math.isnan(previous_metric) or not self._on_probation(day):
+            return False
+        if live_metric < previous_metric - self.cfg["rollback_margin"]:
+            self._rollback(day, live_metric, f"< version {self._previous.version}'s {previous_metric:.4g} "
+                                             "on the same items - margin")
+            return True
+        return False
+
     def record_shadow(self, live_metric: float, challenger_metric: float, weight: float = 1.0) -> None:
         """Metrics of the live model and the challenger on the same labelled traffic (weight: e.g. count)."""
         if self.state != "shadow" or weight <= 0 or math.isnan(live_metric) or math.isnan(challenger_metric):
@@ -223,12 +245,12 @@ class Retrainer:
                 and not math.isnan(self.live.shadow_metric)
                 and day - self.live.live_from_day <= self.cfg["probation_days"])
 
-    def _rollback(self, day: float, value: float) -> None:
+    def _rollback(self, day: float, value: float, why: str = "") -> None:
         bad, self.live = self.live, self._previous
         self._previous = None
         self.hooks.activate(self.live.model, self.live.version)
-        self._emit(day, "rolled_back", self.live.version,
-                   f"version {bad.version} metric {value:.4g} < shadow {bad.shadow_metric:.4g} - margin",
+        why = why or f"< shadow {bad.shadow_metric:.4g} - margin"
+        self._emit(day, "rolled_back", self.live.version, f"version {bad.version} metric {value:.4g} {why}",
                    value)
         self._cooldown_until = day + self.cfg["cooldown_days"]
 

@@ -144,6 +144,27 @@ def test_promotion_is_rolled_back_when_the_live_metric_collapses_on_probation() 
     assert rt.summary()["rollbacks"] == 1
 
 
+def test_probation_compares_with_the_replaced_version_on_the_same_items() -> None:
+    """A drift that keeps growing after the promotion lowers both versions' metrics: no rollback as long as
+    the new version stays ahead of the one it replaced; a rollback once it falls behind by the margin."""
+    dom = ToyDomain(2)
+    cfg = retrain.config(policy="on_drift", collection_days=0, training_days=0, shadow_days=2,
+                         rollback_margin=0.05, probation_days=10)
+    rt = retrain.Retrainer(cfg, dom, initial_model=dom.live)
+    rt.drift_alarm(10.0)
+    for day in (10.0, 11.0, 12.0):
+        rt.record_shadow(0.70, 0.90, 100)
+        rt.step(day)
+    assert rt.live.version == 2
+    assert not rt.probation(13.0, 0.60, 0.50)            # far below its shadow 0.90, but ahead of version 1
+    assert not rt.probation(14.0, float("nan"), 0.5)     # nothing measured
+    assert not rt.probation(15.0, 0.47, 0.50)            # behind, within the margin
+    assert rt.probation(16.0, 0.40, 0.50)
+    assert rt.live.version == 1 and dom.activated == [2, 1]
+    assert "on the same items" in rt.events[-1].detail
+    assert not rt.probation(17.0, 0.1, 0.9)              # no longer on probation: nothing to roll back
+
+
 def test_never_policy_ignores_alarms_and_bad_config_is_a_user_error() -> None:
     rt = retrain.Retrainer(retrain.config(), ToyDomain(0))
     assert not rt.drift_alarm(5.0) and not rt.performance(5.0, 0.1) and not rt.performance(6.0, 0.01)
