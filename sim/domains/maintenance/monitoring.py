@@ -65,6 +65,25 @@ class MonitorFeed:
         """Delivered alerts of the day and their outcomes (read by the monitor after its label delay)."""
         self.mon.add_alert_outcomes(true_alerts.copy(), false_alerts.copy(), day)
 
+    def recalibrate(self, site: int) -> None:
+        """``on_alarm = "recalibrate"``: re-fit the site's alert threshold so the share of its window's scores
+        at or above it equals the share of its reference's scores at or above the current threshold (the
+        alert load crews were used to). A stopgap while a retrain is pending; a promotion sets its own."""
+        mon, w = self.mon, self.world
+        day = int(self.ctx.env.now // 24)
+        slots = [(day - i) % mon.ring for i in range(mon.cfg["window_days"]) if day - i >= 0]
+        cur = mon.hist[slots, site].sum(axis=0)
+        ref = mon.site_reference[site] if mon.site_reference is not None else self.ref_hist[site]
+        if cur.sum() <= 0 or ref.sum() <= 0:
+            return
+        b0 = min(int(float(w.thr[site]) * FINE_BINS), FINE_BINS - 1)
+        target = ref[b0:].sum() / ref.sum()
+        tail = np.cumsum(cur[::-1])[::-1] / cur.sum()
+        ok = np.flatnonzero(tail <= target)
+        w.thr[site] = np.float32(ok[0] / FINE_BINS) if len(ok) else np.float32(1.0)
+        self.ctx.events.log(self.ctx.env.now, "threshold_recalibrated", site=self.ctx.site_names[site],
+                            value=float(w.thr[site]))
+
     def rebase(self, sites: np.ndarray, fine_hist: np.ndarray) -> None:
         """A new reference for ``sites`` (a promoted model's scores on their recent rows); their windows
         restart empty, so the new model's scores are not compared with a window of the old model's."""

@@ -145,6 +145,8 @@ class World:
         #: sensor / signature drifts this run's [[drift]] entries use (none: the undrifted code path)
         self.sensor_drifts = [p for p in SENSOR_DRIFTABLE if p in ctx.drift.params]
         self.mon_feed = MonitorFeed(ctx, self) if ctx.monitor is not None else None
+        if self.mon_feed is not None:
+            ctx.extra["recalibrate"] = self.mon_feed.recalibrate  # [monitor] on_alarm = "recalibrate"
         self.retrainer = None  # MaintenanceRetraining when [retrain] policy is not "never" (retraining.py)
 
     # --- hooks (domains override) ------------------------------------------------------------------------
