@@ -177,3 +177,16 @@ def test_bad_drift_values_are_rejected() -> None:
         variant("fleet_drift_tiny", {"degradation.drift_sensors": [99]})
     with pytest.raises(ScenarioError, match="driftable"):
         variant("fleet_drift_tiny", {"drift": [{"param": "sensor_offst", "magnitude": 1.0}]})
+
+
+def test_recalibration_on_alarm_refits_the_alarmed_sites_threshold_only() -> None:
+    r = run(variant("fleet_drift_tiny", {"retrain.policy": "never", "monitor.on_alarm": "recalibrate"}), 1)
+    ev, w = r.events, r.details["world"]
+    recal = ev[ev.kind == "threshold_recalibrated"]
+    alarmed = set(ev.loc[ev.kind == "monitor_alarm", "site"])
+    assert len(recal) > 0 and set(recal.site) <= alarmed
+    names = list(w.ctx.site_names)
+    changed = {names[s] for s in np.flatnonzero(w.thr != np.float32(0.9))}
+    assert changed and changed <= alarmed
+    # the false-alert burst is cut: fewer no-fault-found visits than with nobody reacting
+    assert r.headline["no_fault_found_visits"] < fleet_run("unmonitored").headline["no_fault_found_visits"]
