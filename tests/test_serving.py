@@ -114,6 +114,21 @@ def test_readiness_cli_states_peak_capacity_and_workers(capsys: pytest.CaptureFi
         main([scenario, "--peak-rate", "10", "--capacity", "-1"])
 
 
+@pytest.mark.parametrize(
+    ("scenario", "words"),
+    [
+        ("scenarios/ford_transit_fixed.toml", "114,000 connected vans"),
+        ("scenarios/plant_rollout.toml", "1,600 machines"),
+    ],
+)
+def test_every_domain_states_its_peak_demand(scenario: str, words: str, capsys) -> None:
+    from sim.readiness import main  # noqa: PLC0415
+
+    assert main([scenario, "--capacity", "800"]) == 0
+    out = capsys.readouterr().out
+    assert words in out and "workers for p99 <= 100 ms" in out and ": 1 (simulated p99" in out
+
+
 def test_tick_burst_beyond_capacity_turns_into_late_and_shed_predictions() -> None:
     """A top-of-the-hour burst: 20,000 scores in 1 s against ~10,000 req/s of capacity is late or shed;
     spread over a minute the same burst is all on time."""

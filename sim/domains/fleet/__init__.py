@@ -27,7 +27,8 @@ from sim.domains.maintenance.retraining import attach, retrain_headline
 from sim.domains.maintenance.world import KPIS
 from sim.errors import ScenarioError
 
-__all__ = ["DRIFTABLE", "KPIS", "SCHEMA", "build", "check", "figures", "headline", "site_count"]
+__all__ = ["DRIFTABLE", "KPIS", "SCHEMA", "build", "check", "figures", "headline", "serving_demand",
+           "site_count"]
 
 
 def site_count(sections: dict) -> int:
@@ -145,3 +146,23 @@ def figures(kpis: pd.DataFrame, events: pd.DataFrame, summary: dict, out_dir: Pa
         mfig.downtime_by_site(kpis, summary, out, "region", "van", by_wave=True),
         mfig.alerts_vs_actions(kpis, summary, out, "region", "100 vans", units_per_group=100.0, by_wave=True),
     ]
+
+
+#: connected vans upload the day's telematics when they return to base; uploads cluster in this many hours
+UPLOAD_WINDOW_HOURS = 4.0
+
+
+def serving_demand(scenario) -> dict:
+    """Peak scoring requests per second at full rollout, for ``purgatory readiness``.
+
+    The simulation scores every connected van once a day; each score is one request. Vans upload when they
+    return to base, so the day's requests arrive within ``UPLOAD_WINDOW_HOURS`` (an assumption to check
+    against a real feed's timestamps).
+    """
+    f = scenario.section("fleet")
+    per_day = float(f["vans_represented"])
+    return {
+        "peak_rate": per_day / (UPLOAD_WINDOW_HOURS * 3600.0),
+        "basis": f"{per_day:,.0f} connected vans scored once a day, uploads within {UPLOAD_WINDOW_HOURS:g} h "
+        "of returning to base [assumption]",
+    }

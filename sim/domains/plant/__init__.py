@@ -25,7 +25,8 @@ from sim.domains.plant.config import DRIFTABLE, SCHEMA
 from sim.domains.plant.plants import PlantWorld
 from sim.errors import ScenarioError
 
-__all__ = ["DRIFTABLE", "KPIS", "SCHEMA", "build", "check", "figures", "headline", "site_count"]
+__all__ = ["DRIFTABLE", "KPIS", "SCHEMA", "build", "check", "figures", "headline", "serving_demand",
+           "site_count"]
 
 
 def site_count(sections: dict) -> int:
@@ -144,3 +145,23 @@ def figures(kpis: pd.DataFrame, events: pd.DataFrame, summary: dict, out_dir: Pa
         mfig.downtime_by_site(kpis, summary, out, "plant", "machine"),
         mfig.alerts_vs_actions(kpis, summary, out, "plant", "line", units_per_group=float(lines or 20)),
     ]
+
+
+#: condition checks per machine per day on the shop floor (the simulation's daily score, once per shift)
+CHECKS_PER_MACHINE_DAY = 3.0
+
+
+def serving_demand(scenario) -> dict:
+    """Peak scoring requests per second at full rollout, for ``purgatory readiness``.
+
+    Every machine of every plant is scored once per shift (``CHECKS_PER_MACHINE_DAY``; the simulation's
+    daily score stands for them) and the plants' shifts change at the same hour, so a shift's requests arrive
+    within a minute of the change [assumption].
+    """
+    p = scenario.section("plants")
+    machines = len(p["types"]) * p["lines_per_plant"] * p["machines_per_line"]
+    return {
+        "peak_rate": machines / 60.0,
+        "basis": f"{machines:,} machines at {len(p['types'])} plants scored at every shift change "
+        f"({CHECKS_PER_MACHINE_DAY:g} a day), each change's requests within 60 s [assumption]",
+    }
