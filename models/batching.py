@@ -160,12 +160,12 @@ class MicroBatcher:
 
     def direct(self, X: np.ndarray) -> dict[str, np.ndarray] | None:
         """Score ``X`` at once, in the caller, when that cannot delay anyone and batching cannot help: nothing
-        is queued or being scored and the estimated model time is below ``direct_us``. Returns None
-        otherwise (then ``submit``).
+        is queued or being scored and the estimated model time is below ``direct_us`` (the server also asks
+        only when this request is the only one in flight). Returns None otherwise (then ``submit``).
 
         For a model that scores a row in ~10 us the hop through the queue (a future, a task switch, a
-        timeout handle) costs more than the model call it would share, so light models at light load skip it;
-        as soon as requests queue up, they batch.
+        timeout handle) costs more than the model call it would share, so a light model's lone requests skip
+        it; as soon as requests overlap, they batch.
         """
         if self._queue or self._scoring or len(X) * self._us_per_row >= self.config.direct_us:
             return None

@@ -285,7 +285,8 @@ def create_app(models: dict[str, ServedModel], config: ServerConfig | None = Non
         except InferError as err:
             return _error(400, str(err))
         if config.batching:
-            out = model.batcher.direct(req.X)
+            # alone in the server: nobody to share a model call with, so skip the queue's hop
+            out = model.batcher.direct(req.X) if state["inflight"] <= 1 else None
             if out is None:
                 try:
                     fut = model.batcher.submit(req.X)

@@ -117,6 +117,30 @@ def test_concurrent_single_rows_share_batches_and_get_their_own_answers(registry
         stats = app[MODELS]["tiny"].batcher.stats.to_json()
         assert stats["rows"] == len(rows) and stats["mean_batch_rows"] > 1.5, stats
 
+    # direct_us = 0: every request goes through the queue (as for a model whose rows cost >= direct_us)
+    run(registry, scenario, batch=BatchConfig(direct_us=0.0))
+
+
+def test_a_light_models_lone_requests_skip_the_queue(registry: Registry) -> None:
+    """The tiny model scores a row in microseconds: requests that find nothing queued are scored at once in
+    their handler (one row per call), with the same answers."""
+    rows = np.random.default_rng(4).standard_normal((20, N_FEATURES)).astype(np.float32)
+    entry = registry.load("tiny", registry.versions("tiny")[0])
+    expected = OnnxScorer(entry.onnx_path).predict_proba(rows)
+
+    async def scenario(s: aiohttp.ClientSession, url: str, app) -> None:
+        batcher = app[MODELS]["tiny"].batcher
+        queued = []
+        submit = batcher.submit
+        batcher.submit = lambda X: queued.append(len(X)) or submit(X)
+        got = []
+        for i in range(len(rows)):
+            async with s.post(f"{url}/v2/models/tiny/infer", json=body(rows[i : i + 1])) as r:
+                got.append((await r.json())["outputs"][1]["data"][1])
+        np.testing.assert_allclose(np.asarray(got, dtype=np.float32), expected, rtol=0, atol=1e-7)
+        assert queued == [] and batcher.stats.batches == {1: len(rows)} and batcher.pending == 0
+        assert batcher._us_per_row < batcher.config.direct_us
+
     run(registry, scenario)
 
 
