@@ -402,6 +402,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--queue-limit", type=int, default=2048, help="requests in the system per model; 503 past it"
     )
+    p.add_argument(
+        "--inline-us", type=float, default=BatchConfig.inline_us,
+        help="batches estimated under this many microseconds of model time run on the event loop; larger"
+             " ones in a thread (so HTTP handling continues on another core)",
+    )
     p.add_argument("--timeout", type=float, default=2.0, help="seconds before 504")
     p.add_argument(
         "--max-wait-ms",
@@ -429,6 +434,8 @@ def config_from_args(args: argparse.Namespace, token: str | None) -> ServerConfi
     for flag, value in (("--timeout", args.timeout), ("--grace", args.grace)):
         if not value > 0:
             raise UserError(f"{flag} = {value}: must be > 0 seconds")
+    if args.inline_us < 0:
+        raise UserError(f"--inline-us = {args.inline_us}: must be >= 0")
     if args.max_delay_ms < 0:
         raise UserError(f"--max-delay-ms = {args.max_delay_ms}: must be >= 0")
     if args.host not in ("127.0.0.1", "localhost", "::1") and not token:
@@ -446,6 +453,7 @@ def config_from_args(args: argparse.Namespace, token: str | None) -> ServerConfi
             max_batch=args.max_batch,
             max_delay_ms=args.max_delay_ms,
             queue_limit=args.queue_limit,
+            inline_us=args.inline_us,
             max_wait_ms=args.max_wait_ms if args.max_wait_ms is not None else args.timeout * 1e3 / 2,
         ),
     )
