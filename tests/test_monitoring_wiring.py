@@ -98,3 +98,25 @@ def test_on_drift_retraining_trains_shadows_and_decides_in_simulation() -> None:
     if "retrain_promoted" in kinds:                     # promoted versions score at their cohort's sites
         assert models.site_version.max() > 1
         assert set(np.unique(models.site_version)) <= set(models.scorers)
+
+
+def test_later_alarms_switch_to_a_live_retrained_version_only_after_an_offline_check() -> None:
+    """extend_to_alarmed: a site that alarms while a retrained version is live is checked on its own labelled
+    rows; 'switched' sites score with that version (and belong to its cohort), 'kept' ones do not."""
+    sc = _drifted(retrain__policy="on_drift", retrain__collection_days=7.0, retrain__label_delay_days=3.0,
+                  retrain__train_window_days=21.0, retrain__training_days=1.0, retrain__shadow_days=7.0,
+                  retrain__cooldown_days=3.0, retrain__extend_to_alarmed=True,
+                  monitor__on_alarm="recalibrate")
+    r = run(sc, 1)
+    models = r.details["care"].models
+    ext = r.events[r.events.kind == "retrain_extended"]
+    promoted = r.events[r.events.kind == "retrain_promoted"]
+    assert len(promoted) >= 1, "the drifted tiny scenario promotes a retrained version"
+    assert (ext.time_h >= promoted.time_h.min()).all()  # only once a retrained version is live
+    rolled = (r.events.kind == "retrain_rolled_back").any()
+    for _, e in ext.iterrows():
+        version, site = int(e.detail.split()[1]), r.details["care"].ctx.site_names.index(e.site)
+        assert e.detail.endswith("switched") == (e.value == version)
+        if e.detail.endswith("switched") and not rolled:
+            assert models.site_version[site] >= version and models.cohorts[version][site]
+    assert models.checked.max() <= models.rt.live.version or rolled

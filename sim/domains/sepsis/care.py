@@ -322,14 +322,21 @@ class SepsisCare:
 
     def recalibrate(self, site: int) -> None:
         """Re-fit a site's threshold so its recent non-septic alert-level exceedance matches the pilot's."""
+        thr = self.matched_threshold(self.neg_hist[site])
+        if thr is not None:
+            self.thr[site] = thr
+
+    def matched_threshold(self, neg_hist: np.ndarray) -> np.float32 | None:
+        """The threshold at which the non-septic score histogram ``neg_hist`` (200 bins on [0, 1]) exceeds as
+        often as the pilot's non-septic scores exceeded the scenario's threshold; None without data."""
         ref = self.ref_neg_hist
-        if ref.sum() <= 0 or self.neg_hist[site].sum() <= 0:
-            return
+        if ref.sum() <= 0 or neg_hist.sum() <= 0:
+            return None
         b0 = min(int(self.m["threshold"] * 200), 199)
         target = ref[b0:].sum() / ref.sum()
-        tail = np.cumsum(self.neg_hist[site][::-1])[::-1] / self.neg_hist[site].sum()
+        tail = np.cumsum(neg_hist[::-1])[::-1] / neg_hist.sum()
         ok = np.flatnonzero(tail <= target)
-        self.thr[site] = np.float32(ok[0] / 200.0) if len(ok) else np.float32(1.0)
+        return np.float32(ok[0] / 200.0) if len(ok) else np.float32(1.0)
 
     def process(self) -> Generator:
         ctx, c, p = self.ctx, self.cohort, self.p

@@ -63,9 +63,9 @@ def get_model(sc: dict, registry: Registry | None = None) -> RegistryEntry:
 # --- retraining in the simulation (used only when [retrain] policy is not "never") --------------------------
 RESERVOIR_ROWS = 1_000_000      # bounded memory: ~75 MB; ~6 weeks of rows at 172 hospitals
 # share of scored rows kept, about the development mix (weights become w / share)
-KEEP_SEPTIC, KEEP_NONSEPTIC = 0.35, 1.0
+KEEP_SEPTIC, KEEP_NONSEPTIC = 1.0, 1.0
 PROBATION_POSITIVES = 100       # label-positive rows needed before a promoted version can be rolled back
-TRAIN_ROWS_MAX = 120_000        # rows a retrain uses at most (septic rows plus the dev mix of others)
+TRAIN_ROWS_MAX = 400_000        # rows a retrain uses at most (septic rows plus the dev mix of others)
 
 
 class Reservoir:
@@ -178,12 +178,15 @@ class SiteModels:
         self.target_rate = float(ctx.extra.get("model_card", {}).get("training_positive_rate", 0.1))
         self.cohorts: dict[int, np.ndarray] = {}
         self.shadow_from = float("inf")
+        self.replaced = self.site_version.copy()  # per-site versions before the last promotion
+        self.checked = np.zeros(n, dtype=np.int32)  # newest version each site was checked against
         self.rt = retrain.Retrainer(dict(self.cfg), self, initial_model=1, log=self._log)
         self.rt.deployed(float(ctx.scenario.get("rollout.first_go_live_day")))
 
     # --- scoring and data ----------------------------------------------------------------------------------
-    def predict(self, X: np.ndarray, site: np.ndarray) -> np.ndarray:
-        ver = self.site_version[site]
+    def predict(self, X: np.ndarray, site: np.ndarray, versions: np.ndarray | None = None) -> np.ndarray:
+        """Scores of each row's site's version (``versions``: per-site versions; default the live ones)."""
+        ver = (self.site_version if versions is None else versions)[site]
         if (ver == 1).all():
             return self.scorers[1].predict_proba(X)
         out = np.empty(len(X), dtype=np.float32)
@@ -237,8 +240,30 @@ class SiteModels:
         """Make ``version`` live at its cohort (promotion) or at the sites of newer versions (rollback)."""
         newer = self.site_version > version
         sites = newer if newer.any() else self.cohorts.get(version, newer)
+        if not newer.any():
+            self.replaced = self.site_version.copy()
+        self._switch(sites, version)
+
+    def _switch(self, sites: np.ndarray, version: int) -> None:
+        """Score ``sites`` (bool mask) with ``version`` from now on; rebase their monitor reference."""
         self.site_version[sites] = version
+        # a new version is trained to the development label rate, so the scenario's threshold means the
+        # same for it; thresholds re-fitted for the old version's scores no longer apply. Under the
+        # `recalibrate` reaction the new version's threshold is re-fitted at once on the sites' recent
+        # non-septic rows (the same rule as after an alarm)
+        self.care.thr[sites] = np.float32(self.sc["model"]["threshold"])
+        self.care.neg_hist[sites] = 0.0
         mon = self.ctx.monitor
+        if mon is not None and mon.cfg["on_alarm"] == "recalibrate" and sites.any():
+            day = self.ctx.env.now / 24.0
+            idx = self.reservoir.select(day - mon.cfg["window_days"], day + 1, sites)
+            idx = idx[~self.reservoir.septic[idx]]
+            if len(idx):
+                s = self.scorers[version].predict_proba(self.reservoir.X[idx])
+                b = np.minimum((s * 200).astype(np.int64), 199)
+                thr = self.care.matched_threshold(np.bincount(b, self.reservoir.w[idx], minlength=200))
+                if thr is not None:
+                    self.care.thr[sites] = thr
         if mon is not None and sites.any():
             day = self.ctx.env.now / 24.0
             idx = self.reservoir.select(day - mon.cfg["window_days"], day + 1, sites)
@@ -253,9 +278,10 @@ class SiteModels:
         self.ctx.events.log(ev.day * 24.0, f"retrain_{ev.kind}", detail=ev.detail, value=float(ev.version))
 
     # --- the daily evaluation ------------------------------------------------------------------------------
-    def _metric(self, day_from: float, day_to: float, sites: np.ndarray, version: int | None,
+    def _metric(self, day_from: float, day_to: float, sites: np.ndarray, version: int | np.ndarray | None,
                 min_positives: int = 5) -> tuple[float, float]:
-        """F1 (and rows) of ``version`` (None: each site's live version) on labelled rows of days [from, to].
+        """F1 (and rows) of ``version`` on labelled rows of days [from, to]: one version for all, per-site
+        versions (an array), or None: each site's live version.
 
         NaN with fewer than 200 rows or ``min_positives`` label-positive rows (too little to judge).
         """
@@ -263,8 +289,10 @@ class SiteModels:
         if len(idx) < 200 or self.reservoir.y[idx].sum() < min_positives:
             return float("nan"), 0.0
         X, y, w = self.reservoir.X[idx], self.reservoir.y[idx], self.reservoir.w[idx]
-        s = self.predict(X, self.reservoir.site[idx]) if version is None \
-            else self.scorers[version].predict_proba(X)
+        if version is None or isinstance(version, np.ndarray):
+            s = self.predict(X, self.reservoir.site[idx], version)
+        else:
+            s = self.scorers[version].predict_proba(X)
         return weighted_f1(y, s, w, self.sc["model"]["threshold"]), float(len(idx))
 
     def daily(self):
@@ -281,13 +309,38 @@ class SiteModels:
                 rt.record_shadow(live, chal, n)
             since = rt.live.live_from_day
             probation = rt.live.version > 1 and day - since <= self.cfg["probation_days"]
-            if probation:  # labelled rows since the promotion, at the promoted version's sites
+            if probation:  # labelled rows since the promotion at its sites: new and replaced versions
                 cohort = self.cohorts[rt.live.version]
                 f1 = self._metric(since, labelled, cohort, None, PROBATION_POSITIVES)[0]
-                rt.performance(day, f1)
+                f1_old = self._metric(since, labelled, cohort, self.replaced, PROBATION_POSITIVES)[0]
+                rt.probation(day, f1, f1_old)
             elif self.cfg["policy"] == "on_performance":
                 rt.performance(day, self._metric(labelled - 6, labelled, self.ctx.live, None)[0])
+            if self.cfg["extend_to_alarmed"] and rt.live.version > 1 and self.ctx.monitor is not None:
+                self._extend(day, labelled)
             uncovered = self.alarmed & self.ctx.monitor.alarm_open & (self.site_version == 1) \
                 if self.ctx.monitor is not None else np.zeros(0, bool)
             if self.cfg["policy"] == "on_drift" and uncovered.any() and rt.state == "idle":
                 rt.drift_alarm(day, f"open alarms at {int(uncovered.sum())} sites on version 1")
+
+    def _extend(self, day: float, labelled: int) -> None:
+        """Switch alarmed sites on an older version to the live retrained one when it does at least as well
+        on each site's own labelled rows of the monitor's window (checked once per site and version)."""
+        live = self.rt.live.version
+        cand = self.alarmed & self.ctx.monitor.alarm_open & (self.site_version < live) & (self.checked < live)
+        window = self.ctx.monitor.cfg["window_days"]
+        for s in np.flatnonzero(cand):
+            mask = np.zeros_like(cand)
+            mask[s] = True
+            new, n = self._metric(labelled - window + 1, labelled, mask, live)
+            old, _ = self._metric(labelled - window + 1, labelled, mask, None)
+            if np.isnan(new) or np.isnan(old):
+                continue  # too few labelled rows yet: try again tomorrow
+            self.checked[s] = live
+            verdict = "switched" if new >= old else "kept"
+            if new >= old:
+                self._switch(mask, live)
+                self.cohorts[live] = self.cohorts[live] | mask
+            self.ctx.events.log(day * 24.0, "retrain_extended", site=self.ctx.site_names[s],
+                                detail=f"version {live} F1 {new:.4g} vs {old:.4g} on {n:.0f} labelled rows: "
+                                       f"{verdict}", value=float(live if new >= old else 0))
