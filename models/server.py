@@ -20,6 +20,7 @@ import os
 import signal
 import sys
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from models.registry import Registry
 from models.scorer import session_options
 from sim.errors import UserError
 
+HANDLE_SAMPLES = 20_000  # per model: recent handler times kept for the simulator's calibration
 PUBLIC_PATHS = frozenset({"/v2/health/live", "/v2/health/ready", "/v2"})
 OUTPUTS = {"label": "INT64", "probabilities": "FP32"}
 STATE = web.AppKey("state", dict)
@@ -70,6 +72,9 @@ class ServedModel:
         self.n_features = int(inp.shape[1])
         self.output_names = [o.name for o in self.session.get_outputs()]
         self.batcher = MicroBatcher(self.predict, batch)
+        #: seconds from the infer handler's start to its 200 answer, most recent requests (for calibration)
+        self.handle_times: deque[float] = deque(maxlen=HANDLE_SAMPLES)
+        self.handled = 0
 
     def predict(self, X: np.ndarray) -> dict[str, np.ndarray]:
         """All model outputs for float32 rows ``X`` [N, F]."""
@@ -264,10 +269,19 @@ def create_app(models: dict[str, ServedModel], config: ServerConfig | None = Non
 
     async def stats(_: web.Request) -> web.Response:
         return web.json_response(
-            {name: {**m.batcher.stats.to_json(), "pending": m.batcher.pending} for name, m in models.items()}
+            {
+                name: {
+                    **m.batcher.stats.to_json(),
+                    "pending": m.batcher.pending,
+                    "handled": m.handled,
+                    "handle_s_recent": list(m.handle_times),
+                }
+                for name, m in models.items()
+            }
         )
 
     async def infer(request: web.Request) -> web.Response:  # noqa: PLR0911 - one return per status
+        t0 = time.perf_counter()
         model = model_or_404(request)
         length = request.content_length
         if length is not None and length > config.max_body_bytes:
@@ -318,7 +332,10 @@ def create_app(models: dict[str, ServedModel], config: ServerConfig | None = Non
         resp = {"model_name": model.name, "model_version": model.version, "outputs": outputs}
         if req.id is not None:
             resp["id"] = req.id
-        return web.Response(body=orjson.dumps(resp), content_type="application/json")
+        answer = web.Response(body=orjson.dumps(resp), content_type="application/json")
+        model.handle_times.append(time.perf_counter() - t0)
+        model.handled += 1
+        return answer
 
     async def on_startup(_: web.Application) -> None:
         for m in models.values():

@@ -37,6 +37,7 @@ from models.registry import Registry
 from models.train import TrainConfig
 from perf import load
 from perf.peer import mlserver_peer
+from sim.errors import UserError
 from sim.serving import GapJitter, ServiceCurve, ServingConfig, poisson_arrivals, simulate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -117,6 +118,8 @@ def calibrate_and_check(
 
     Capacity: a closed loop at 64 connections gives throughput X and the mean batch B (from ``/v2/stats``),
     so a batch of B takes B / X seconds; the model call's fixed cost comes from the per-batch-size timings.
+    Service-time variability: the server's handler times during the low-load runs (``/v2/stats``), resampled
+    as factors of their mean (a pause in the server delays everyone queued behind it).
     Jitter: latencies of an open loop at 10% of the max rate, less the service time of one request, are
     resampled and added outside the queue (client, loopback, scheduler time that uses no server capacity),
     by the idle gap before each request (:class:`sim.serving.GapJitter`): on this VM a request that wakes an
@@ -126,9 +129,12 @@ def calibrate_and_check(
     """
     url = f"http://127.0.0.1:{server.port}"
     target = load.make_target(url, model, 1, seed=1)
+    s0 = server.stats(model)
     lows = [
         asyncio.run(load.run_open(target, 0.1 * max_rate, step, seed=5 + r, raw=True)) for r in range(repeats)
     ]
+    s1 = server.stats(model)
+    handled = s1["handle_s_recent"][-max(1, min(s1["handled"] - s0["handled"], len(s1["handle_s_recent"]))):]
     low = sorted(lows, key=lambda r: r["latency_ms"]["p99"] or np.inf)[repeats // 2]
     before = server.stats(model)
     sat = asyncio.run(load.run_closed(target, 64, step))
@@ -137,7 +143,10 @@ def calibrate_and_check(
     sizes = np.array([int(k) for k in after["by_size"]], dtype=float)
     per_batch = np.array([v[1] / v[0] for v in after["by_size"].values()])
     model_fixed = float(np.polyfit(sizes, per_batch, 1)[1]) if len(sizes) > 2 else 0.0
-    curve = ServiceCurve.from_server(batch_rows, batch_rows / sat["achieved_rate"], max(model_fixed, 0.0))
+    mean_curve = ServiceCurve.from_server(batch_rows, batch_rows / sat["achieved_rate"], max(model_fixed, 0))
+    # service-time variability: the server's handler times at low load (no queue), as factors of their mean
+    curve = ServiceCurve(mean_curve.fixed_s, mean_curve.per_item_s, "empirical", samples=tuple(handled))
+    service_cv = float(np.std(handled) / np.mean(handled))
     # every low-load repeat's requests: jitter by the idle gap before each (see sim.serving.GapJitter)
     jitter = GapJitter.fit(
         np.concatenate([r["raw_idle_gap_s"] for r in lows]),
@@ -183,7 +192,9 @@ def calibrate_and_check(
             flush=True,
         )
     return {
-        "curve": {"fixed_s": curve.fixed_s, "per_item_s": curve.per_item_s, "model_fixed_s": model_fixed},
+        "curve": {"fixed_s": curve.fixed_s, "per_item_s": curve.per_item_s, "model_fixed_s": model_fixed,
+                  "service_cv": service_cv, "handler_ms_p50_p99": [float(np.quantile(handled, q) * 1e3)
+                                                                   for q in (0.5, 0.99)]},
         "saturation": {"throughput": sat["achieved_rate"], "mean_batch_rows": batch_rows},
         "low_load": low,
         "low_load_p99_repeats_ms": [r["latency_ms"]["p99"] for r in lows],
@@ -274,6 +285,24 @@ def figure(doc: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def recalibrate(registry: Registry, step: float, repeats: int) -> int:
+    """``--calibration-only``: the calibration part of a previous full run, redone on a fresh server."""
+    path = OUT / "serving-compare.json"
+    try:
+        doc = json.loads(path.read_text())
+        max_rate = doc["sweeps"]["light"]["batching on"]["max_rate"]
+    except (OSError, KeyError, ValueError) as err:
+        raise UserError(f"--calibration-only needs a full run's {path} first ({err})") from None
+    on = OurServer(registry, "light", True, OUT / "server-light-on.log", PORT)
+    try:
+        doc["calibration"] = calibrate_and_check(on, "light", max_rate, step, repeats)
+    finally:
+        on.stop()
+    path.write_text(json.dumps(doc, indent=2, sort_keys=True, default=float))
+    print(f"updated the calibration in {path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--step", type=float, default=5.0, help="seconds per sweep step")
@@ -281,10 +310,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-peer", action="store_true")
     p.add_argument("--skip-2000", action="store_true")
     p.add_argument("--models", nargs="*", default=list(MODELS))
+    p.add_argument("--calibration-only", action="store_true",
+                   help="redo only the simulator calibration and its 3-level check, at the light model's max"
+                        " rate from the existing serving-compare.json (updated in place)")
+    p.add_argument("--repeats", type=int, default=3, help="measured repeats per calibration level")
     args = p.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
     registry = Registry(ROOT / "results" / "registry-bench")
     entries = build_models(registry)
+    if args.calibration_only:
+        return recalibrate(registry, args.step, args.repeats)
     doc = {"meta": load.meta(0), "slo_ms": args.slo_ms, "step_s": args.step, "sweeps": {}}
     for model in args.models:
         print(f"{model}: purgatory serve (batching on / off) and MLServer, interleaved", flush=True)
