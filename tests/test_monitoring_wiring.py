@@ -120,3 +120,22 @@ def test_later_alarms_switch_to_a_live_retrained_version_only_after_an_offline_c
         if e.detail.endswith("switched") and not rolled:
             assert models.site_version[site] >= version and models.cohorts[version][site]
     assert models.checked.max() <= models.rt.live.version or rolled
+
+
+def test_warm_start_retrains_a_correction_on_top_of_the_development_model() -> None:
+    from models.warmstart import WarmStartScorer  # noqa: PLC0415
+
+    sc = _drifted(retrain__policy="on_drift", retrain__collection_days=7.0, retrain__label_delay_days=3.0,
+                  retrain__train_window_days=21.0, retrain__training_days=1.0, retrain__shadow_days=7.0,
+                  retrain__cooldown_days=3.0, retrain__warm_start=True)
+    r = run(sc, 1)
+    models = r.details["care"].models
+    trained = [v for v, s in models.scorers.items() if v > 1 and s is not models.scorers[1]]
+    assert trained, "a retrain with enough rows trains a correction"
+    X = models.reservoir.X[:500]
+    base = models.scorers[1].predict_proba(X)
+    for v in trained:
+        scorer = models.scorers[v]
+        assert isinstance(scorer, WarmStartScorer) and scorer.base is models.scorers[1]
+        s = scorer.predict_proba(X)
+        assert s.shape == base.shape and np.all((s >= 0) & (s <= 1)) and not np.allclose(s, base)

@@ -10,6 +10,7 @@ from models.pipeline import build_model_lazy
 from models.registry import Registry, RegistryEntry
 from models.scorer import OnnxScorer
 from models.train import TrainConfig
+from models.warmstart import WarmStartScorer, fit_correction, logit
 from sim import retrain
 from sim.domains.sepsis.physiology import FEATURES, Cohort
 
@@ -65,6 +66,8 @@ RESERVOIR_ROWS = 1_000_000      # bounded memory: ~75 MB; ~6 weeks of rows at 17
 # share of scored rows kept, about the development mix (weights become w / share)
 KEEP_SEPTIC, KEEP_NONSEPTIC = 1.0, 1.0
 PROBATION_POSITIVES = 100       # label-positive rows needed before a promoted version can be rolled back
+#: warm start: a small correction on top of the development model (weeks of a few hospitals' rows)
+WARM_CORRECTION = TrainConfig(n_trees=40, num_leaves=7, learning_rate=0.1, min_data_in_leaf=200)
 TRAIN_ROWS_MAX = 400_000        # rows a retrain uses at most (septic rows plus the dev mix of others)
 
 
@@ -226,9 +229,19 @@ class SiteModels:
             self.scorers[version] = self.scorers[self.rt.live.version]  # too little data: the live one
         else:
             run_key = {"scenario": self.ctx.scenario.hash, "seed": self.ctx.seed}
-            entry = retrain_model(self.sc, res.X[take], res.y[take].astype(np.int32), version, run_key,
-                                  registry=self.registry)
-            self.scorers[version] = OnnxScorer(entry.onnx_path, threads=self.sc["model"]["threads"])
+            X, y = res.X[take], res.y[take].astype(np.int32)
+            threads = self.sc["model"]["threads"]
+            if self.cfg["warm_start"]:  # a correction boosted from the development model's log-odds
+                base = self.scorers[1]
+                digest = hashlib.sha256(X.tobytes() + y.tobytes()).hexdigest()
+                entry = fit_correction("sepsis-retrained-ws", X, y, np.arange(len(y)) % 101,
+                                       logit(base.predict_proba(X)), FEATURES, WARM_CORRECTION,
+                                       self.sc["model"]["train_seed"] + version, self.registry,
+                                       run_key | {"version": version, "data": digest})
+                self.scorers[version] = WarmStartScorer(base, OnnxScorer(entry.onnx_path, threads=threads))
+            else:
+                entry = retrain_model(self.sc, X, y, version, run_key, registry=self.registry)
+                self.scorers[version] = OnnxScorer(entry.onnx_path, threads=threads)
         self.cohorts[version] = cohort
         self.ctx.events.log(self.ctx.env.now, "retrain_data", detail=f"version {version}: {len(take)} rows "
                             f"(label rate {res.y[take].mean() if len(take) else 0:.3f}) "
