@@ -41,13 +41,17 @@ def peak_demand(scenario: object, override: float | None) -> tuple[float, str]:
 
 def worker_curve(
     calibration: Path | None, capacity: float | None, max_batch: int
-) -> tuple[ServiceCurve, str]:
-    """One worker's service curve: from a measured calibration file, or from ``capacity`` req/s at saturation
-    (batches of ``max_batch``). Raises UserError when the file is missing or malformed."""
+) -> tuple[ServiceCurve, str, int]:
+    """One worker's service curve, its source and the largest batch to simulate: from ``capacity`` req/s at
+    saturation (batches of ``max_batch``), or from a measured calibration file, whose curve is fitted at the
+    mean batch measured at saturation and is not extrapolated beyond it (a light model's requests hardly
+    batch: HTTP handling, not the model, is the cost). Raises UserError when the file is missing or
+    malformed."""
     if capacity is not None:
         if capacity <= 0:
             raise UserError(f"--capacity = {capacity}: must be > 0 requests per second")
-        return ServiceCurve.from_server(max_batch, max_batch / capacity), f"--capacity {capacity:g} req/s"
+        return (ServiceCurve.from_server(max_batch, max_batch / capacity), f"--capacity {capacity:g} req/s",
+                max_batch)
     path = calibration or DEFAULT_CALIBRATION
     try:
         cal = json.loads(path.read_text())["calibration"]
@@ -60,7 +64,9 @@ def worker_curve(
         ) from None
     return (
         curve,
-        f"{path}: {sat['throughput']:.0f} req/s at saturation, mean batch {sat['mean_batch_rows']:.1f}",
+        f"measured, {path}: {sat['throughput']:.0f} req/s at saturation, "
+        f"mean batch {sat['mean_batch_rows']:.1f}",
+        max(1, min(max_batch, int(np.ceil(sat["mean_batch_rows"])))),
     )
 
 
@@ -122,13 +128,13 @@ def main(argv: list[str]) -> int:
         raise UserError(f"--peak-rate = {args.peak_rate}: must be > 0 requests per second")
     scenario = load_scenario(args.scenario)
     peak, basis = peak_demand(scenario, args.peak_rate)
-    curve, source = worker_curve(args.calibration, args.capacity, args.max_batch)
+    curve, source, batch = worker_curve(args.calibration, args.capacity, args.max_batch)
     target = peak * args.headroom
-    workers = workers_needed(target, curve, args.slo_ms / 1e3, args.max_batch, seed=args.seed)
-    capacity = args.max_batch / curve.mean(args.max_batch)
+    workers = workers_needed(target, curve, args.slo_ms / 1e3, batch, seed=args.seed)
+    capacity = batch / curve.mean(batch)
     print(f"scenario {scenario.name}: peak {peak:.1f} req/s at full rollout ({basis})")
-    print(f"one worker: ~{capacity:.0f} req/s at saturation ({source})")
-    p99 = p99_at(target, workers, curve, args.max_batch, seed=args.seed, duration_s=min(30.0, 2e5 / target))
+    print(f"one worker: ~{capacity:.0f} req/s at saturation in the simulator ({source})")
+    p99 = p99_at(target, workers, curve, batch, seed=args.seed, duration_s=min(30.0, 2e5 / target))
     print(
         f"workers for p99 <= {args.slo_ms:g} ms at {args.headroom:g}x peak ({target:.1f} req/s): {workers} "
         f"(simulated p99 {p99 * 1e3:.1f} ms)"

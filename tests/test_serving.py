@@ -7,6 +7,7 @@ import pytest
 from scipy import stats
 
 from sim import serving
+from sim.errors import UserError
 from sim.serving import (
     SERVED,
     SHED,
@@ -112,6 +113,23 @@ def test_readiness_cli_states_peak_capacity_and_workers(capsys: pytest.CaptureFi
     assert "peak 1500.0 req/s" in out and "1000 req/s at saturation" in out and "workers for p99" in out
     with pytest.raises(UserError, match="--capacity"):
         main([scenario, "--peak-rate", "10", "--capacity", "-1"])
+
+
+def test_readiness_does_not_extrapolate_a_measured_curve_beyond_the_measured_batch(tmp_path) -> None:
+    import json  # noqa: PLC0415
+
+    from sim.readiness import worker_curve  # noqa: PLC0415
+
+    cal = {"calibration": {"curve": {"fixed_s": 1.17e-4, "per_item_s": 6e-5},  # 1.8 rows per 225 us
+                           "saturation": {"throughput": 8000.0, "mean_batch_rows": 1.8}}}
+    path = tmp_path / "cal.json"
+    path.write_text(json.dumps(cal))
+    curve, source, batch = worker_curve(path, None, 64)
+    assert batch == 2 and "8000 req/s at saturation" in source
+    assert 7000 < batch / curve.mean(batch) < 9000     # close to the measured 8,000, not 64 / 4 ms = 16,000
+    path.write_text("{}")
+    with pytest.raises(UserError, match="cannot read a serving calibration"):
+        worker_curve(path, None, 64)
 
 
 @pytest.mark.parametrize(
