@@ -192,6 +192,18 @@ class Monitor:
         if self.site_reference is not None:
             self.site_reference[np.asarray(sites)] = fine_hist
 
+    def reset_window(self, sites: np.ndarray) -> None:
+        """Forget ``sites``' recent scores (e.g. after a new model goes live there, so its scores are not
+        compared with a window of the old model's); their checks resume once a window has filled again."""
+        self.hist[:, sites] = 0.0
+        if self.w2 is not None:
+            self.w2[:, sites] = 0.0
+
+    def window_hist(self, day: int, site: int) -> np.ndarray:
+        """Fine score histogram of ``site``'s last ``window_days`` up to ``day``."""
+        slots = [(day - i) % self.ring for i in range(self.cfg["window_days"]) if day - i >= 0]
+        return self.hist[slots, site].sum(axis=0)
+
     def reference_binned(self) -> np.ndarray:
         starts = np.r_[0, self._edges + 1]
         return np.add.reduceat(self.reference, starts)

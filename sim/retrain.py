@@ -124,6 +124,11 @@ class Retrainer:
         self.live = ModelVersion(1, self.initial_model, float("nan"), float("nan"), live_from_day=0.0)
         self.versions.append(self.live)
 
+    @property
+    def previous(self) -> ModelVersion | None:
+        """The version the live one replaced at its promotion, while a rollback to it is possible."""
+        return self._previous
+
     # --- news from the domain ---------------------------------------------------------------------------
     def deployed(self, day: float, baseline: float = float("nan")) -> None:
         """The live model went live on ``day`` (starts the schedule); ``baseline``: its expected metric."""

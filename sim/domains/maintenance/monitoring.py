@@ -71,8 +71,7 @@ class MonitorFeed:
         alert load crews were used to). A stopgap while a retrain is pending; a promotion sets its own."""
         mon, w = self.mon, self.world
         day = int(self.ctx.env.now // 24)
-        slots = [(day - i) % mon.ring for i in range(mon.cfg["window_days"]) if day - i >= 0]
-        cur = mon.hist[slots, site].sum(axis=0)
+        cur = mon.window_hist(day, site)
         ref = mon.site_reference[site] if mon.site_reference is not None else self.ref_hist[site]
         if cur.sum() <= 0 or ref.sum() <= 0:
             return
@@ -89,6 +88,4 @@ class MonitorFeed:
         restart empty, so the new model's scores are not compared with a window of the old model's."""
         if self.mon.site_reference is not None and len(sites):
             self.mon.rebase(sites, fine_hist)
-            self.mon.hist[:, sites] = 0.0
-            if self.mon.w2 is not None:
-                self.mon.w2[:, sites] = 0.0
+            self.mon.reset_window(sites)

@@ -324,15 +324,12 @@ class MaintenanceRetraining:
 
     def _probation(self, f: int, rt: retrain.Retrainer, day: float, labelled_to: float) -> None:
         since = rt.live.live_from_day
-        if rt.live.version == 1 or rt._previous is None or day - since > self.cfg["probation_days"]:
+        if rt.live.version == 1 or rt.previous is None or day - since > self.cfg["probation_days"]:
             return
         sites = self.cohorts[(f, rt.live.version)]
-        prev = self.scorer_of[(f, rt._previous.version)]
+        prev = self.scorer_of[(f, rt.previous.version)]
         live, old, _ = self._compare(since, labelled_to, sites, None, prev, PROBATION_POSITIVES)
-        if hasattr(rt, "probation"):
-            rt.probation(day, live, old)
-        else:
-            rt.performance(day, live)
+        rt.probation(day, live, old)
 
 
 def attach(ctx, world, model_name: str, n_sensors: int, registry: Registry | None) -> None:
