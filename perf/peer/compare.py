@@ -285,6 +285,55 @@ def figure(doc: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def case_study_models() -> dict[str, str]:
+    """The default scenarios' models as ``NAME@KEY`` in the main registry (trained on first use)."""
+    from sim.domains.fleet.config import VAN_TYPE  # noqa: PLC0415
+    from sim.domains.maintenance.model import get_classifier  # noqa: PLC0415
+    from sim.domains.sepsis.model import get_model  # noqa: PLC0415
+    from sim.scenario import load_scenario  # noqa: PLC0415
+
+    sep = load_scenario(ROOT / "scenarios" / "sepsis_spot.toml").to_dict()
+    fleet = load_scenario(ROOT / "scenarios" / "ford_transit_fixed.toml").to_dict()
+    plant = load_scenario(ROOT / "scenarios" / "plant_rollout.toml").to_dict()
+    entries = {
+        "sepsis": get_model(sep),
+        "fleet": get_classifier(fleet["degradation"], VAN_TYPE, 0, fleet["model"], "fleet_failure"),
+        # the lighthouse model (the first plant's machine type, as plant_rollout lists it)
+        "plant": get_classifier(plant["degradation"], plant["plants"]["machine_types"], 0, plant["model"],
+                                "plant_failure"),
+    }
+    return {label: f"{e.name}@{e.key}" for label, e in entries.items()}
+
+
+def case_studies(step: float, slo: float) -> int:
+    """``--case-studies``: batching on vs off for each case study's own model (open-loop SLO ramps, the same
+    interleaved design), written to ``results/bench/serving-case-studies.json``."""
+    registry = Registry(ROOT / "results" / "registry")
+    doc = {"meta": load.meta(0), "slo_ms": slo, "step_s": step, "models": {}, "sweeps": {}}
+    for label, spec in case_study_models().items():
+        name = spec.split("@")[0]
+        print(f"{label} ({spec}): purgatory serve, batching on / off, interleaved", flush=True)
+        on = OurServer(registry, spec, True, OUT / f"server-{label}-on.log", PORT)
+        off = OurServer(registry, spec, False, OUT / f"server-{label}-off.log", PORT + 1)
+        try:
+            targets = {
+                "batching on": load.make_target(f"http://127.0.0.1:{PORT}", name, 1, seed=0),
+                "batching off": load.make_target(f"http://127.0.0.1:{PORT + 1}", name, 1, seed=0),
+            }
+            doc["models"][label] = spec
+            doc["sweeps"][label] = interleaved_sweep(targets, slo, step, 1000.0)
+        finally:
+            for srv in (on, off):
+                if srv.proc.poll() is None:
+                    srv.stop()
+        v = doc["sweeps"][label]
+        print(f"  {label}: on / off = {v['batching on']['max_rate'] / v['batching off']['max_rate']:.2f}")
+    path = OUT / "serving-case-studies.json"
+    path.write_text(json.dumps(doc, indent=2, sort_keys=True, default=float))
+    print(f"wrote {path}")
+    return 0
+
+
 def recalibrate(registry: Registry, step: float, repeats: int) -> int:
     """``--calibration-only``: the calibration part of a previous full run, redone on a fresh server."""
     path = OUT / "serving-compare.json"
@@ -314,8 +363,13 @@ def main(argv: list[str] | None = None) -> int:
                    help="redo only the simulator calibration and its 3-level check, at the light model's max"
                         " rate from the existing serving-compare.json (updated in place)")
     p.add_argument("--repeats", type=int, default=3, help="measured repeats per calibration level")
+    p.add_argument("--case-studies", action="store_true",
+                   help="batching on vs off for the sepsis, fleet and plant models"
+                        " (results/bench/serving-case-studies.json)")
     args = p.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
+    if args.case_studies:
+        return case_studies(args.step, args.slo_ms)
     registry = Registry(ROOT / "results" / "registry-bench")
     entries = build_models(registry)
     if args.calibration_only:
