@@ -72,6 +72,7 @@ class ServedModel:
         self.n_features = int(inp.shape[1])
         self.output_names = [o.name for o in self.session.get_outputs()]
         self.batcher = MicroBatcher(self.predict, batch)
+        self.batcher.warm_up(np.zeros((1, self.n_features), dtype=np.float32))
         #: seconds from the infer handler's start to its 200 answer, most recent requests (for calibration)
         self.handle_times: deque[float] = deque(maxlen=HANDLE_SAMPLES)
         self.handled = 0

@@ -138,10 +138,11 @@ def test_a_light_models_lone_requests_skip_the_queue(registry: Registry) -> None
             async with s.post(f"{url}/v2/models/tiny/infer", json=body(rows[i : i + 1])) as r:
                 got.append((await r.json())["outputs"][1]["data"][1])
         np.testing.assert_allclose(np.asarray(got, dtype=np.float32), expected, rtol=0, atol=1e-7)
-        assert queued == [] and batcher.stats.batches == {1: len(rows)} and batcher.pending == 0
-        assert batcher._us_per_row < batcher.config.direct_us
+        assert queued == [] and batcher.stats.batches == {1: len(rows)} and batcher.pending == 0, queued
 
-    run(registry, scenario)
+    # the tiny model takes ~10-40 us a call here; a generous direct_us keeps scheduler hiccups (which move the
+    # running estimate) from making this test flaky: it checks the mechanism, not the default's tuning
+    run(registry, scenario, batch=BatchConfig(direct_us=2000.0))
 
 
 BAD_BODIES = [
