@@ -111,6 +111,7 @@ class MicroBatcher:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ort")
         self._us_per_row = 10.0  # running estimate of model time per row (microseconds)
         self._scoring = False  # a batch is being scored (inline or in the thread)
+        self._directs = 0  # requests scored by ``direct`` so far
         self._cycle_s = 0.0  # running estimate of wall seconds per request served while backlogged
 
     async def start(self) -> None:
@@ -178,6 +179,7 @@ class MicroBatcher:
         out, seconds = self._timed(X)
         self.stats.record(len(X), seconds)
         self._us_per_row = 0.8 * self._us_per_row + 0.2 * (seconds * 1e6 / len(X))
+        self._directs += 1  # the batcher's next cycle did not serve everything since its last one
         return out
 
     def _timed(self, X: np.ndarray) -> tuple[dict[str, np.ndarray], float]:
@@ -204,7 +206,7 @@ class MicroBatcher:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         delay = self.config.max_delay_ms / 1000.0
-        last_start, last_rows = 0.0, 0
+        last_start, last_rows, last_directs = 0.0, 0, 0
         turn_start = time.perf_counter()
         while True:
             backlogged = bool(self._queue)
@@ -219,10 +221,12 @@ class MicroBatcher:
             if not batch:
                 continue
             now = time.perf_counter()
-            if backlogged and last_rows:  # a busy cycle: everything the loop did per row served
+            # a busy cycle: everything the loop did per row served (not when requests were scored directly
+            # in between: the time since the last batch then served more rows than it counted)
+            if backlogged and last_rows and self._directs == last_directs:
                 per_row = (now - last_start) / last_rows
                 self._cycle_s = per_row if self._cycle_s == 0 else 0.9 * self._cycle_s + 0.1 * per_row
-            last_start, last_rows = now, sum(len(it.X) for it in batch)
+            last_start, last_rows, last_directs = now, sum(len(it.X) for it in batch), self._directs
             X = batch[0].X if len(batch) == 1 else np.concatenate([it.X for it in batch])
             inline = len(X) * self._us_per_row < self.config.inline_us
             self._scoring = True
