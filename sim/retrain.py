@@ -48,10 +48,10 @@ SCHEMA: dict[str, Rule] = {
         "bool", False,
         doc="on_drift: a site that alarms while a retrained version is live switches to it at once if that"
             " version does at least as well on the site's own labelled recent items (an offline check by the"
-            " domain), instead of waiting for the next retrain"),
+            " domain), instead of waiting for the next retrain (sepsis; the maintenance domains ignore it)"),
     "warm_start": Rule("bool", False,
                        doc="continue boosting from the deployed model on the new data (a correction model) "
-                           "instead of training from scratch (domains that support it)"),
+                           "instead of training from scratch (sepsis; maintenance always warm-starts)"),
     "cost_per_retrain": Rule("float", 0.0, min=0, doc="cost of one training run, in the domain's currency"),
     "source": Rule("str", "", doc="citations"),
 }
