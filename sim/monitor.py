@@ -222,6 +222,19 @@ class Monitor:
         return psi, ppv, n
 
 
+def matched_threshold(ref_hist: np.ndarray, ref_threshold: float, hist: np.ndarray) -> np.float32 | None:
+    """The alert threshold at which scores with the fine histogram ``hist`` (FINE_BINS bins on [0, 1]) are
+    exceeded as often as the reference scores ``ref_hist`` exceeded ``ref_threshold``: a re-fit that keeps
+    the alert load people are used to. None without data in either histogram."""
+    if ref_hist.sum() <= 0 or hist.sum() <= 0:
+        return None
+    b0 = min(int(float(ref_threshold) * FINE_BINS), FINE_BINS - 1)
+    target = ref_hist[b0:].sum() / ref_hist.sum()
+    tail = np.cumsum(hist[::-1])[::-1] / hist.sum()
+    ok = np.flatnonzero(tail <= target)
+    return np.float32(ok[0] / FINE_BINS) if len(ok) else np.float32(1.0)
+
+
 def drift_headline(ctx) -> dict[str, float]:
     """``drift_alarms``, ``detection_delay`` (days) and ``retrains`` for the headline, from the event log.
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.monitor import FINE_BINS
+from sim.monitor import FINE_BINS, matched_threshold
 
 
 class MonitorFeed:
@@ -73,13 +73,10 @@ class MonitorFeed:
         day = int(self.ctx.env.now // 24)
         cur = mon.window_hist(day, site)
         ref = mon.site_reference[site] if mon.site_reference is not None else self.ref_hist[site]
-        if cur.sum() <= 0 or ref.sum() <= 0:
+        thr = matched_threshold(ref, w.thr[site], cur)
+        if thr is None:
             return
-        b0 = min(int(float(w.thr[site]) * FINE_BINS), FINE_BINS - 1)
-        target = ref[b0:].sum() / ref.sum()
-        tail = np.cumsum(cur[::-1])[::-1] / cur.sum()
-        ok = np.flatnonzero(tail <= target)
-        w.thr[site] = np.float32(ok[0] / FINE_BINS) if len(ok) else np.float32(1.0)
+        w.thr[site] = thr
         self.ctx.events.log(self.ctx.env.now, "threshold_recalibrated", site=self.ctx.site_names[site],
                             value=float(w.thr[site]))
 

@@ -26,6 +26,7 @@ from collections.abc import Generator
 
 import numpy as np
 
+from sim import monitor
 from sim.domains.sepsis.physiology import Cohort
 from sim.domains.sepsis.utility import UtilityAccumulator
 
@@ -329,14 +330,7 @@ class SepsisCare:
     def matched_threshold(self, neg_hist: np.ndarray) -> np.float32 | None:
         """The threshold at which the non-septic score histogram ``neg_hist`` (200 bins on [0, 1]) exceeds as
         often as the pilot's non-septic scores exceeded the scenario's threshold; None without data."""
-        ref = self.ref_neg_hist
-        if ref.sum() <= 0 or neg_hist.sum() <= 0:
-            return None
-        b0 = min(int(self.m["threshold"] * 200), 199)
-        target = ref[b0:].sum() / ref.sum()
-        tail = np.cumsum(neg_hist[::-1])[::-1] / neg_hist.sum()
-        ok = np.flatnonzero(tail <= target)
-        return np.float32(ok[0] / 200.0) if len(ok) else np.float32(1.0)
+        return monitor.matched_threshold(self.ref_neg_hist, self.m["threshold"], neg_hist)
 
     def process(self) -> Generator:
         ctx, c, p = self.ctx, self.cohort, self.p
