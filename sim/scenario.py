@@ -158,6 +158,11 @@ def validate(source: str, raw: dict) -> Scenario:
         raise ScenarioError(source, "serving.enabled", True,
                             f"domain {domain_name!r} does not route its scoring through [serving] "
                             f"(domains that do: {served})")
+    if out["monitor"]["features"] and not getattr(domain, "FEATURE_MONITOR", False):
+        watched = ", ".join(d for d in DOMAINS if getattr(load_domain(d), "FEATURE_MONITOR", False))
+        raise ScenarioError(source, "monitor.features", True,
+                            f"domain {domain_name!r} has no feature-window monitor "
+                            f"(domains that do: {watched})")
     return Scenario(source, _freeze(out))
 
 

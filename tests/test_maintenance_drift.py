@@ -85,9 +85,9 @@ def _scores_by_day(sc: Scenario, seed: int, monkeypatch) -> dict[int, tuple[np.n
     orig = World.scores
 
     def spy(self, day, rows):
-        s = orig(self, day, rows)
+        s, X = orig(self, day, rows)
         seen[day] = (self.site[rows].copy(), s.copy())
-        return s
+        return s, X
 
     monkeypatch.setattr(World, "scores", spy)
     run(sc, seed)
@@ -159,7 +159,7 @@ def test_retrain_trains_on_rows_of_the_simulation_and_a_promoted_model_scores_th
     assert isinstance(scorer, WarmStartScorer) and w.family[idx] == 0
     rows = np.flatnonzero((w.site == cohort[0]) & ~w.down[0])[:200]
     X = w.sensors.features(rows)
-    assert np.array_equal(w.scores(200, rows), scorer.predict_proba(X))
+    assert np.array_equal(w.scores(200, rows)[0], scorer.predict_proba(X))
     assert not np.array_equal(scorer.predict_proba(X), w.scorers[0].predict_proba(X))
     assert w.thr[cohort[0]] == np.float32(rt.threshold_of[idx])
 

@@ -27,8 +27,10 @@ from sim.domains.maintenance.retraining import attach, retrain_headline
 from sim.domains.maintenance.world import KPIS
 from sim.errors import ScenarioError
 
-__all__ = ["DRIFTABLE", "KPIS", "SCHEMA", "build", "check", "figures", "headline", "serving_demand",
-           "site_count"]
+__all__ = ["DRIFTABLE", "FEATURE_MONITOR", "KPIS", "SCHEMA", "build", "check", "figures", "headline",
+           "serving_demand", "site_count"]
+
+FEATURE_MONITOR = True  # [monitor] features: sim/domains/maintenance/feature_watch.py
 
 
 def site_count(sections: dict) -> int:
@@ -144,7 +146,8 @@ def figures(kpis: pd.DataFrame, events: pd.DataFrame, summary: dict, out_dir: Pa
     return [
         mfig.rollout_funnel(kpis, events, summary, out, "dealer region"),
         mfig.downtime_by_site(kpis, summary, out, "region", "van", by_wave=True),
-        mfig.alerts_vs_actions(kpis, summary, out, "region", "100 vans", units_per_group=100.0, by_wave=True),
+        mfig.alerts_vs_actions(kpis, summary, out, "region", "100 vans", units_per_group=100.0, by_wave=True,
+                               events=events),
     ]
 
 

@@ -18,6 +18,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from sim.figmarks import mark_drift_and_retrains
+
 
 def _by(kpis: pd.DataFrame, names: list[str], by: list[str]) -> pd.DataFrame:
     sub = kpis[kpis["kpi"].isin(names)]
@@ -138,6 +140,7 @@ def alerts_vs_actions(
     *,
     units_per_group: float,
     by_wave: bool = False,
+    events: pd.DataFrame | None = None,
 ) -> Path:
     period = summary["meta"]["report_period_days"]
     n_seeds = kpis["seed"].nunique()
@@ -156,6 +159,7 @@ def alerts_vs_actions(
     ]
     for col, label, color in styles:
         ax1.plot(weeks, w[col], label=label, color=color, lw=1.6)
+    mark_drift_and_retrains(ax1, events, n_seeds, label=True)
     ax1.set_xlabel("week")
     ax1.set_ylabel(f"per {period}-day period (mean of {n_seeds} seeds)")
     ax1.set_title("alerts vs actions at deployed sites", fontsize=10)

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim.domains.maintenance.feature_watch import FeatureWatch
 from sim.monitor import FINE_BINS, matched_threshold
 
 
 class MonitorFeed:
     """Per-site references and the daily feed of scores and alert outcomes into ``ctx.monitor``."""
 
-    def __init__(self, ctx, world):
+    def __init__(self, ctx, world, feature_names: list[str] | None = None):
         self.ctx, self.world, self.mon = ctx, world, ctx.monitor
         n = ctx.n_sites
         self.ref_days = self.mon.cfg["reference_days"]
@@ -32,6 +33,10 @@ class MonitorFeed:
         self.ref_hist = np.zeros((n, FINE_BINS))
         self.ref_done = np.zeros(n, dtype=bool)
         self.pilot = ctx.wave == 0
+        self.budget_thr = np.full(n, np.nan)  # threshold at a site's first recalibration (its alert budget)
+        self.features: FeatureWatch | None = None
+        if self.mon.cfg["features"] and feature_names is not None:
+            self.features = FeatureWatch(ctx, feature_names)
 
     def start_day(self, day: int) -> None:
         """Clear the monitor's ring slot; hand complete per-site references to the monitor."""
@@ -41,14 +46,16 @@ class MonitorFeed:
             self.mon.rebase(np.flatnonzero(ready), self.ref_hist[ready])
             self.ref_done |= ready
 
-    def add(self, day: int, rows: np.ndarray, scores: np.ndarray) -> None:
-        """Scores of ``rows`` (units) today; rows at unmonitored sites are ignored."""
+    def add(self, day: int, rows: np.ndarray, scores: np.ndarray, X: np.ndarray | None = None) -> None:
+        """Scores (and feature rows ``X``) of ``rows`` (units) today; unmonitored sites' rows are skipped."""
         monitored = self.world.monitored_sites()
         sites = self.world.site[rows]
         keep = monitored[sites]
         if not keep.any():
             return
         sites, scores = sites[keep], np.asarray(scores[keep], dtype=np.float64)
+        if self.features is not None and X is not None:
+            self.features.add(day, sites, X[keep])
         start = np.unique(sites[~np.isfinite(self.first_day[sites])])
         self.first_day[start] = day
         in_ref = day - self.first_day[sites] < self.ref_days
@@ -67,14 +74,16 @@ class MonitorFeed:
 
     def recalibrate(self, site: int) -> None:
         """``on_alarm = "recalibrate"``: re-fit the site's alert threshold so the share of its window's scores
-        at or above it equals the share of its reference's scores at or above the current threshold (the
-        alert load crews were used to). A stopgap while a retrain is pending; a promotion sets its own."""
+        at or above it equals the share of its own reference's scores at or above the threshold it had then
+        (the alert load crews were used to: an alert budget). A stopgap while a retrain is pending; a
+        promotion sets its own, matched to the same share. With ``refit_days`` the monitor calls this every
+        day after an alarm, so the threshold follows scores that are still moving."""
         mon, w = self.mon, self.world
         day = int(self.ctx.env.now // 24)
-        cur = mon.window_hist(day, site)
-        ref = mon.site_reference[site] if mon.site_reference is not None else self.ref_hist[site]
-        thr = matched_threshold(ref, w.thr[site], cur)
-        if thr is None:
+        if not np.isfinite(self.budget_thr[site]):
+            self.budget_thr[site] = w.thr[site]
+        thr = matched_threshold(self.ref_hist[site], self.budget_thr[site], mon.window_hist(day, site))
+        if thr is None or thr == w.thr[site]:
             return
         w.thr[site] = thr
         self.ctx.events.log(self.ctx.env.now, "threshold_recalibrated", site=self.ctx.site_names[site],
@@ -86,3 +95,12 @@ class MonitorFeed:
         if self.mon.site_reference is not None and len(sites):
             self.mon.rebase(sites, fine_hist)
             self.mon.reset_window(sites)
+        if self.features is not None and len(sites):
+            self.features.rebase(sites, int(self.ctx.env.now // 24))
+
+    def alarm_open(self) -> np.ndarray:
+        """Sites with an open score or feature alarm."""
+        out = self.mon.alarm_open.copy()
+        if self.features is not None:
+            out |= self.features.open
+        return out

@@ -317,7 +317,8 @@ class MaintenanceRetraining:
                 self._probation(f, rt, day, labelled_to)
                 if self.cfg["policy"] == "on_drift" and rt.state == "idle" and self.ctx.monitor is not None:
                     fam = self.family_of_sites() == f
-                    uncovered = self.alarmed & self.ctx.monitor.alarm_open & fam & (self.site_version == 1)
+                    open_ = self.world.mon_feed.alarm_open()
+                    uncovered = self.alarmed & open_ & fam & (self.site_version == 1)
                     if uncovered.any():
                         rt.drift_alarm(day, f"open alarms at {int(uncovered.sum())} sites on version 1")
                 rt.step(day)

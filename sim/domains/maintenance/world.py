@@ -29,6 +29,7 @@ from sim.domains.maintenance.degradation import (
     SensorState,
     TypeParams,
     duty_profiles,
+    feature_names,
 )
 from sim.domains.maintenance.metrics import alert_precision_recall, lead_time_summary
 from sim.domains.maintenance.monitoring import MonitorFeed
@@ -144,7 +145,10 @@ class World:
         self.thr = np.full(ctx.n_sites, model["threshold"], dtype=np.float32)
         #: sensor / signature drifts this run's [[drift]] entries use (none: the undrifted code path)
         self.sensor_drifts = [p for p in SENSOR_DRIFTABLE if p in ctx.drift.params]
-        self.mon_feed = MonitorFeed(ctx, self) if ctx.monitor is not None else None
+        self.mon_feed = (
+            MonitorFeed(ctx, self, feature_names(deg["sensors"]) if self.m["kind"] == "onnx" else None)
+            if ctx.monitor is not None else None
+        )
         if self.mon_feed is not None:
             ctx.extra["recalibrate"] = self.mon_feed.recalibrate  # [monitor] on_alarm = "recalibrate"
         self.retrainer = None  # MaintenanceRetraining when [retrain] policy is not "never" (retraining.py)
@@ -306,13 +310,16 @@ class World:
                         self._record_end(u, day, kind, ru)
                     env.process(self.breakdown(arm, u, kind, ru))
 
-    def scores(self, day: int, rows: np.ndarray) -> np.ndarray:
+    def scores(self, day: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Scores of ``rows`` today and their feature rows (None for the oracle)."""
         if self.m["kind"] == "oracle":
             rul = self._end(0, rows) - day
             hit = (rul <= self.m["oracle_lead_days"]) & (rul > 0)
             false = self.oracle_rng.random(len(rows)) < self.m["oracle_false_alert_rate"]
-            return (hit | false).astype(np.float32)
+            return (hit | false).astype(np.float32), None
         X = self.sensors.features(rows)
+        if self.mon_feed is not None and self.mon_feed.features is not None:
+            X = self.mon_feed.features.map(self.site[rows], X)  # [monitor] feature_remap
         out = np.empty(len(rows), dtype=np.float32)
         mi = self.model_for_site[self.site[rows]]
         for j in np.unique(mi):
@@ -320,7 +327,7 @@ class World:
             out[sel] = self.scorers[j].predict_proba(X[sel])
         if self.retrainer is not None:
             self.retrainer.log_rows(day, rows, X)
-        return out
+        return out, X
 
     def alerts(self, day: int, routed: np.ndarray) -> None:
         ctx, m, kpi = self.ctx, self.m, self.ctx.kpi
@@ -328,9 +335,9 @@ class World:
         rows = np.flatnonzero(~self.down[0] & scored[self.site] & ~self.pending)
         if len(rows) == 0:
             return
-        s = self.scores(day, rows)
+        s, X = self.scores(day, rows)
         if self.mon_feed is not None:
-            self.mon_feed.add(day, rows, s)
+            self.mon_feed.add(day, rows, s, X)
         fire = (s >= self.thr[self.site[rows]]) & (day - self.alert_last[rows] >= m["alert_suppress_days"])
         idx = rows[fire]
         if len(idx) == 0:

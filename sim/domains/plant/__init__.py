@@ -25,8 +25,10 @@ from sim.domains.plant.config import DRIFTABLE, SCHEMA
 from sim.domains.plant.plants import PlantWorld
 from sim.errors import ScenarioError
 
-__all__ = ["DRIFTABLE", "KPIS", "SCHEMA", "build", "check", "figures", "headline", "serving_demand",
-           "site_count"]
+__all__ = ["DRIFTABLE", "FEATURE_MONITOR", "KPIS", "SCHEMA", "build", "check", "figures", "headline",
+           "serving_demand", "site_count"]
+
+FEATURE_MONITOR = True  # [monitor] features: sim/domains/maintenance/feature_watch.py
 
 
 def site_count(sections: dict) -> int:
@@ -143,7 +145,8 @@ def figures(kpis: pd.DataFrame, events: pd.DataFrame, summary: dict, out_dir: Pa
     return [
         mfig.rollout_funnel(kpis, events, summary, out, "plant"),
         mfig.downtime_by_site(kpis, summary, out, "plant", "machine"),
-        mfig.alerts_vs_actions(kpis, summary, out, "plant", "line", units_per_group=float(lines or 20)),
+        mfig.alerts_vs_actions(kpis, summary, out, "plant", "line", units_per_group=float(lines or 20),
+                               events=events),
     ]
 
 

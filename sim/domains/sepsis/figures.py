@@ -11,29 +11,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from sim.figmarks import mark_drift_and_retrains
+
 
 def _weekly(kpis: pd.DataFrame, names: list[str], by: list[str]) -> pd.DataFrame:
     sub = kpis[kpis["kpi"].isin(names)]
     out = sub.groupby([*by, "kpi"], observed=True)["value"].sum().unstack("kpi")
     return out.reindex(columns=names, fill_value=0.0)
-
-
-def _mark_drift_and_retrains(ax, events: pd.DataFrame, n_seeds: int, label: bool) -> None:
-    """Shade the drift's ramp (first drift_start to last drift_full) and tick each promotion of a retrained
-    version (all seeds; thin lines), so a trainer sees when the change came and when the fixes landed."""
-    if events is None or events.empty:
-        return
-    start = events.loc[events["kind"] == "drift_start", "time_h"]
-    full = events.loc[events["kind"] == "drift_full", "time_h"]
-    if len(start):
-        end = full.max() if len(full) else start.max()
-        ax.axvspan(start.min() / 168.0, max(end, start.min()) / 168.0, color="#fdae61", alpha=0.25,
-                   label="drift ramps up" if label else None)
-    promoted = events.loc[events["kind"] == "retrain_promoted", "time_h"]
-    for i, t in enumerate(sorted(promoted)):
-        ax.axvline(t / 168.0, color="#1a9850", lw=0.8, alpha=min(1.0, 3.0 / max(n_seeds, 1)),
-                   label=f"retrained version promoted ({len(promoted)} in {n_seeds} seeds)"
-                   if label and i == 0 else None)
 
 
 def figures(kpis: pd.DataFrame, events: pd.DataFrame, summary: dict, out_dir: Path) -> list[Path]:
@@ -62,7 +46,7 @@ def figures(kpis: pd.DataFrame, events: pd.DataFrame, summary: dict, out_dir: Pa
     ax1.fill_between(
         weeks, m_live, m_cf, where=m_cf >= m_live, color="#92c5de", alpha=0.4, label="deaths avoided"
     )
-    _mark_drift_and_retrains(ax1, events, n_seeds, label=True)
+    mark_drift_and_retrains(ax1, events, n_seeds, label=True)
     rr = summary["headline"]["sepsis_mortality_relative_reduction"]
     ax1.set_ylabel("sepsis mortality (%)\nat hospitals with SPOT live")
     ax1.set_title(
@@ -97,7 +81,7 @@ def figures(kpis: pd.DataFrame, events: pd.DataFrame, summary: dict, out_dir: Pa
         ax1.plot(x, 100 * d["alerts_acted"] / d["alerts"], color=color, label=label)
         ax2.plot(x, 100 * d["alerts_true"] / d["alerts"], color=color, label=label)
     for ax in (ax1, ax2):
-        _mark_drift_and_retrains(ax, events, n_seeds, label=ax is ax2)
+        mark_drift_and_retrains(ax, events, n_seeds, label=ax is ax2)
     ax1.set_title("alerts acted on by clinicians (%)", fontsize=10)
     ax2.set_title("alerts that found sepsis: precision (%)", fontsize=10)
     for ax in (ax1, ax2):
