@@ -48,12 +48,12 @@ class FeatureWatch:
         self.start = np.full(n, np.inf)  # first day of a site's (current) reference period
         self.ref_rows: list[list[np.ndarray]] = [[] for _ in range(n)]
         self.ref: list[Reference | None] = [None] * n
-        self.streak = np.zeros(n, dtype=np.int64)
         self.remap = bool(cfg["feature_remap"])
         F = len(self.names)
         self.scale = np.ones((n, F))  # mapped = raw * scale + shift, per site and feature
         self.shift = np.zeros((n, F))
-        self.recent: list[list[np.ndarray]] = [[] for _ in range(n)]  # the streak's window rows
+        # rows of the current run of drifting days (at most feature_persist_days of them)
+        self.recent: list[list[np.ndarray]] = [[] for _ in range(n)]
         self.open = np.zeros(n, dtype=bool)  # an alarm is open (until the features are back in range)
         self.alarms = 0
 
@@ -89,7 +89,6 @@ class FeatureWatch:
     def _test(self, day: int, s: int, Xs: np.ndarray) -> None:
         comp = self.ref[s].compare(np.asarray(Xs, dtype=np.float64))
         hit = (comp["ks_pvalue"] < self.alpha) & (comp["ks"] >= self.min_ks)
-        self.streak[s] = self.streak[s] + 1 if hit.any() else 0
         self.recent[s] = (self.recent[s] + [Xs])[-self.persist:] if hit.any() else []
         if not hit.any():
             if self.open[s]:
@@ -97,7 +96,7 @@ class FeatureWatch:
                 self.ctx.events.log(self.ctx.env.now, "monitor_clear", site=self.ctx.site_names[s],
                                     detail="features back in range")
             return
-        if self.open[s] or self.streak[s] < self.persist:
+        if self.open[s] or len(self.recent[s]) < self.persist:
             return
         if self.remap:
             self._remap(s, hit)
@@ -117,8 +116,8 @@ class FeatureWatch:
             ctx.extra["drift_alarm"](s, ctx.env.now / 24.0, detail)
 
     def _remap(self, s: int, hit: np.ndarray) -> None:
-        """Compose the site's input map with one that takes the drifted features of the streak's rows onto
-        the reference (median and interquartile range). The alarm then closes: the next days test the
+        """Compose the site's input map with one that takes the drifted features of the drifting days' rows
+        onto the reference (median and interquartile range). The alarm then closes: the next days test the
         re-mapped features."""
         W = np.concatenate(self.recent[s])  # rows as mapped so far
         R = self.ref[s].sorted  # [F, n] sorted reference columns
@@ -133,7 +132,6 @@ class FeatureWatch:
         # mapped' = a * mapped + b = a * (raw * scale + shift) + b
         self.scale[s] = a * self.scale[s]
         self.shift[s] = a * self.shift[s] + b
-        self.streak[s] = 0
         self.recent[s] = []
         maps = ", ".join(f"{self.names[k]} x{a[k]:.2f}{b[k]:+.2f}" for k in np.flatnonzero(ok))
         self.ctx.events.log(self.ctx.env.now, "inputs_remapped", site=self.ctx.site_names[s], detail=maps)
@@ -147,5 +145,5 @@ class FeatureWatch:
             self.start[s] = day + 1
             self.ref[s] = None
             self.ref_rows[s] = []
-            self.streak[s] = 0
+            self.recent[s] = []
             self.open[s] = False
