@@ -44,15 +44,6 @@ SCHEMA: dict[str, Rule] = {
         doc="none: alarms are logged (and can hold the rollout); recalibrate: the domain re-fits"
         " the site's alert threshold on its labelled recent data",
     ),
-    "refit_days": Rule(
-        "int",
-        0,
-        min=0,
-        max=365,
-        doc="with on_alarm = recalibrate: keep re-fitting the site's threshold every day for this many days"
-        " after an alarm (the alert budget follows a distribution that is still moving, e.g. slow moving"
-        " averages catching up with a step change); 0: only at the alarm",
-    ),
     "features": Rule(
         "bool",
         False,
@@ -102,7 +93,6 @@ class Monitor:
         self.reference = np.zeros(FINE_BINS)
         self.site_reference: np.ndarray | None = None  # per site, set from the pooled one at first use
         self.alarm_open = np.zeros(n_sites, dtype=bool)
-        self.refit_until = np.full(n_sites, -1)  # last day of a site's daily threshold re-fits (refit_days)
         self.alarms = 0
         self.recalibrations = 0
         self.alarm_days: list[float] = []
@@ -338,10 +328,6 @@ def process(
                 ctx.events.log(ctx.env.now, "recalibrated", site=ctx.site_names[s])
             if on_drift_alarm is not None:
                 on_drift_alarm(int(s), ctx.env.now / 24.0, detail)
-        if cfg["on_alarm"] == "recalibrate" and recalibrate is not None and cfg["refit_days"] > 0:
-            mon.refit_until[new] = day + cfg["refit_days"]
-            for s in np.flatnonzero(~new & ctx.live & (mon.refit_until >= day)):
-                recalibrate(int(s))
         cleared = mon.alarm_open & ~bad & live_long
         for s in np.flatnonzero(cleared):
             ctx.events.log(ctx.env.now, "monitor_clear", site=ctx.site_names[s], value=psi[s])

@@ -76,8 +76,7 @@ class MonitorFeed:
         """``on_alarm = "recalibrate"``: re-fit the site's alert threshold so the share of its window's scores
         at or above it equals the share of its own reference's scores at or above the threshold it had then
         (the alert load crews were used to: an alert budget). A stopgap while a retrain is pending; a
-        promotion sets its own, matched to the same share. With ``refit_days`` the monitor calls this every
-        day after an alarm, so the threshold follows scores that are still moving."""
+        promotion sets its own, matched to the same share."""
         mon, w = self.mon, self.world
         day = int(self.ctx.env.now // 24)
         if not np.isfinite(self.budget_thr[site]):
