@@ -15,3 +15,6 @@ class ScenarioError(UserError):
     def __init__(self, source: str, key: str, value: object, allowed: str):
         self.source, self.key, self.value, self.allowed = source, key, value, allowed
         super().__init__(f"{source}: {key} = {value!r}: {allowed}")
+
+    def __reduce__(self):  # picklable, so a worker process (pool or Dask) can hand it back intact
+        return type(self), (self.source, self.key, self.value, self.allowed)

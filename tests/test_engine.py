@@ -139,3 +139,14 @@ def test_drift_change_points_are_in_the_event_log() -> None:
     r = run(sc, 1)
     starts = r.events[r.events.kind == "drift_start"]
     assert list(starts["day"]) == [50] and "hr_offset" in starts["detail"].iloc[0]
+
+
+def test_a_scenario_error_survives_the_trip_back_from_a_worker_process() -> None:
+    """Pools and Dask pickle a worker's exception; it must arrive as the same one-line user error."""
+    import pickle  # noqa: PLC0415
+
+    from sim.errors import ScenarioError  # noqa: PLC0415
+
+    err = pickle.loads(pickle.dumps(ScenarioError("s.toml", "retrain.shadow_days", 7.0, "must exceed 7")))
+    assert isinstance(err, ScenarioError) and err.key == "retrain.shadow_days" and err.value == 7.0
+    assert str(err) == "s.toml: retrain.shadow_days = 7.0: must exceed 7"
