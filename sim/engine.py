@@ -43,6 +43,10 @@ class RunContext:
     wave: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     live: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=bool))
     live_since: np.ndarray = field(default_factory=lambda: np.empty(0))
+    #: sites the model scores without alerting ahead of their go-live (``monitor.silent_next_wave``)
+    silent: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=bool))
+    #: when each site was first scored, silently or live (the monitor's windows count from here)
+    watched_since: np.ndarray = field(default_factory=lambda: np.empty(0))
     current_wave: int = -1
     stalled: bool = False
     kpi: KPIRecorder | None = None
@@ -66,6 +70,8 @@ class RunContext:
         )
         self.live = np.zeros(n, dtype=bool)
         self.live_since = np.full(n, np.inf)
+        self.silent = np.zeros(n, dtype=bool)
+        self.watched_since = np.full(n, np.inf)
         self.kpi = KPIRecorder({**ENGINE_KPIS, **kpis}, n, self.horizon_days)
         self.adoption = Adoption(sc.section("adoption"), self.wave)
         self.drift = drift.DriftSchedule(

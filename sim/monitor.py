@@ -64,6 +64,13 @@ SCHEMA: dict[str, Rule] = {
     "feature_persist_days": Rule(
         "int", 2, min=1, max=60, doc="features: consecutive days a feature must drift before an alarm"
     ),
+    "silent_next_wave": Rule(
+        "bool",
+        False,
+        doc="sepsis: when a wave goes live, the model also scores the next wave's sites without alerting"
+        " (silent mode); the monitor watches them and retraining uses their rows, so they go live on a"
+        " re-fitted threshold or a retrained model if they drifted",
+    ),
     "method": Rule(
         "str",
         "psi_fixed",
@@ -301,7 +308,8 @@ def process(
     while True:
         yield ctx.env.timeout(24.0)
         day = int(ctx.env.now // 24)
-        live_long = ctx.live & (ctx.env.now - ctx.live_since >= 24.0 * cfg["window_days"])
+        watched = ctx.live | ctx.silent  # silent sites (``silent_next_wave``) are monitored before go-live
+        live_long = watched & (ctx.env.now - ctx.watched_since >= 24.0 * cfg["window_days"])
         if mon.calibrated:
             psi, thr, ppv, n = mon.check_calibrated(day, live_long, rng)
             drifted = np.nan_to_num(psi) > thr
@@ -332,4 +340,4 @@ def process(
         for s in np.flatnonzero(cleared):
             ctx.events.log(ctx.env.now, "monitor_clear", site=ctx.site_names[s], value=psi[s])
         mon.alarm_open = (mon.alarm_open | bad) & ~cleared
-        mon.alarm_open &= ctx.live
+        mon.alarm_open &= watched

@@ -52,6 +52,12 @@ SCHEMA: dict[str, Rule] = {
     "warm_start": Rule("bool", False,
                        doc="continue boosting from the deployed model on the new data (a correction model) "
                            "instead of training from scratch (sepsis; maintenance always warm-starts)"),
+    "compare_at": Rule(
+        "str", "threshold", choices=("threshold", "alert_budget"),
+        doc="how shadow, probation and extension checks compare two models: F1 at the scenario's threshold,"
+            " or each model's F1 at the threshold where its non-septic scores exceed as often as the pilot's"
+            " (the same false-alert load, as deployed under monitor.on_alarm = recalibrate) (sepsis; the"
+            " maintenance domains ignore it)"),
     "cost_per_retrain": Rule("float", 0.0, min=0, doc="cost of one training run, in the domain's currency"),
     "source": Rule("str", "", doc="citations"),
 }

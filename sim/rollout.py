@@ -115,10 +115,19 @@ def _go_live(ctx, wave: int) -> None:
     sites = np.flatnonzero(ctx.wave == wave)
     ctx.live[sites] = True
     ctx.live_since[sites] = ctx.env.now
+    ctx.silent[sites] = False
+    ctx.watched_since[sites] = np.minimum(ctx.watched_since[sites], ctx.env.now)
     ctx.current_wave = wave
     ctx.events.log(ctx.env.now, "wave_live", detail=f"wave {wave}: {len(sites)} sites", value=wave)
     for s in sites:
         ctx.events.log(ctx.env.now, "site_live", site=ctx.site_names[s], value=wave)
+    nxt = np.flatnonzero((ctx.wave == wave + 1) & ~ctx.live)
+    phased = ctx.scenario.get("rollout.strategy") == "phased"  # a big bang has no "next wave" to wait
+    if phased and ctx.monitor is not None and ctx.monitor.cfg["silent_next_wave"] and len(nxt):
+        ctx.silent[nxt] = True
+        ctx.watched_since[nxt] = np.minimum(ctx.watched_since[nxt], ctx.env.now)
+        detail = f"wave {wave + 1}: {len(nxt)} sites scored silently"
+        ctx.events.log(ctx.env.now, "wave_silent", detail=detail, value=wave + 1)
 
 
 def controller(ctx) -> Generator:

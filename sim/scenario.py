@@ -163,6 +163,15 @@ def validate(source: str, raw: dict) -> Scenario:
         raise ScenarioError(source, "monitor.features", True,
                             f"domain {domain_name!r} has no feature-window monitor "
                             f"(domains that do: {watched})")
+    if out["monitor"]["silent_next_wave"]:
+        if not getattr(domain, "SILENT_MODE", False):
+            silent = ", ".join(d for d in DOMAINS if getattr(load_domain(d), "SILENT_MODE", False))
+            raise ScenarioError(source, "monitor.silent_next_wave", True,
+                                f"domain {domain_name!r} cannot score sites silently before go-live "
+                                f"(domains that can: {silent})")
+        if not out["monitor"]["enabled"]:
+            raise ScenarioError(source, "monitor.silent_next_wave", True,
+                                "silent scoring feeds the monitor: it needs monitor.enabled = true")
     return Scenario(source, _freeze(out))
 
 

@@ -16,11 +16,13 @@ from sim.domains.sepsis.config import DRIFTABLE, SCHEMA
 from sim.domains.sepsis.model import SiteModels, get_model
 from sim.errors import ScenarioError
 
-__all__ = ["DRIFTABLE", "KPIS", "SCHEMA", "SERVED_SCORING", "build", "check", "figures", "headline",
-           "serving_demand", "site_count"]
+__all__ = ["DRIFTABLE", "KPIS", "SCHEMA", "SERVED_SCORING", "SILENT_MODE", "build", "check", "figures",
+           "headline", "serving_demand", "site_count"]
 
 #: hourly scoring goes through the engine's ``[serving]`` model when it is enabled
 SERVED_SCORING = True
+#: ``[monitor] silent_next_wave``: the next wave's hospitals are scored, without alerts, before go-live
+SILENT_MODE = True
 
 HEADLINE_KPIS = ["sepsis_mortality_relative_reduction", "lives_saved_per_year", "physionet_utility"]
 

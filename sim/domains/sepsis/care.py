@@ -196,7 +196,8 @@ class SepsisCare:
         day = int(t // 24)
         site = a["site"][:n]
         septic = a["septic"][:n]
-        rows = np.flatnonzero(ctx.live[site] & ~a["resolved"][:n] & (t < a["leave"][:n]))
+        # silent sites (monitor.silent_next_wave) are scored, monitored and collected, but raise no alerts
+        rows = np.flatnonzero((ctx.live | ctx.silent)[site] & ~a["resolved"][:n] & (t < a["leave"][:n]))
         if len(rows) == 0:
             return
         if self.scorer is None:
@@ -207,9 +208,6 @@ class SepsisCare:
             scores = self.models.predict(X[rows], site[rows])
             self.models.collect(t, X, rows)
         s_site, w = site[rows], a["weight"][rows]
-        pred = scores >= self.thr[s_site]
-        tau = t - a["onset"][rows]
-        self.utility.add(np.where(septic[rows], tau, 0.0), septic[rows], pred, w)
         if ctx.monitor is not None:
             ref = (ctx.wave[s_site] == 0) & (
                 t - ctx.live_since[s_site] < 24.0 * ctx.monitor.cfg["reference_days"]
@@ -221,6 +219,12 @@ class SepsisCare:
         np.add.at(self.neg_hist, (s_site[neg], bins), w[neg])
         if ctx.current_wave == 0:
             np.add.at(self.ref_neg_hist, bins[ctx.wave[s_site[neg]] == 0], w[neg][ctx.wave[s_site[neg]] == 0])
+        on = ctx.live[s_site]
+        if not on.all():
+            rows, scores, s_site, w = rows[on], scores[on], s_site[on], w[on]
+        pred = scores >= self.thr[s_site]
+        tau = t - a["onset"][rows]
+        self.utility.add(np.where(septic[rows], tau, 0.0), septic[rows], pred, w)
         # alerts: with a serving model, a prediction that is late, shed or timed out raises no alert this hour
         # (the patient can alert at the next hour's scoring if still above threshold)
         if self.serving is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import matplotlib
@@ -18,6 +19,22 @@ def _weekly(kpis: pd.DataFrame, names: list[str], by: list[str]) -> pd.DataFrame
     sub = kpis[kpis["kpi"].isin(names)]
     out = sub.groupby([*by, "kpi"], observed=True)["value"].sum().unstack("kpi")
     return out.reindex(columns=names, fill_value=0.0)
+
+
+def _silent_sites(events: pd.DataFrame | None, weeks: np.ndarray, n_seeds: int) -> np.ndarray | None:
+    """Mean number of hospitals scored silently at each week start (``wave_silent`` until that wave's
+    ``wave_live``); None when no run used silent mode."""
+    if events is None or events.empty or not (events["kind"] == "wave_silent").any():
+        return None
+    total = np.zeros(len(weeks))
+    for _, ev in events.groupby("seed"):
+        live = ev[ev["kind"] == "wave_live"]
+        for _, r in ev[ev["kind"] == "wave_silent"].iterrows():
+            n = int(re.search(r": (\d+) sites", r["detail"]).group(1))
+            went = live.loc[live["value"] == r["value"], "time_h"]
+            t0, t1 = r["time_h"] / 168.0, (went.min() / 168.0 if len(went) else np.inf)
+            total += n * ((weeks >= t0) & (weeks < t1))
+    return total / n_seeds
 
 
 def figures(kpis: pd.DataFrame, events: pd.DataFrame, summary: dict, out_dir: Path) -> list[Path]:
@@ -57,8 +74,12 @@ def figures(kpis: pd.DataFrame, events: pd.DataFrame, summary: dict, out_dir: Pa
     ax1.legend(loc="lower left", fontsize=9)
     ax1.set_ylim(bottom=0)
     ax1.grid(alpha=0.3)
-    ax2.step(weeks, sites_live, where="post", color="k")
-    ax2.set_ylabel("hospitals live\n(mean over seeds)")
+    ax2.step(weeks, sites_live, where="post", color="k", label="live (alerts shown)")
+    silent = _silent_sites(events, weeks, n_seeds)
+    if silent is not None:
+        ax2.step(weeks, silent, where="post", color="0.45", ls="--", label="scored silently before go-live")
+        ax2.legend(loc="upper left", fontsize=9)
+    ax2.set_ylabel("hospitals\n(mean over seeds)")
     ax2.set_xlabel("week of the simulated year")
     ax2.grid(alpha=0.3)
     fig.tight_layout()

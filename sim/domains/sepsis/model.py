@@ -306,7 +306,13 @@ class SiteModels:
             s = self.predict(X, self.reservoir.site[idx], version)
         else:
             s = self.scorers[version].predict_proba(X)
-        return weighted_f1(y, s, w, self.sc["model"]["threshold"]), float(len(idx))
+        thr = self.sc["model"]["threshold"]
+        if self.cfg["compare_at"] == "alert_budget":  # each model at its own pilot-matched alert load
+            neg = ~self.reservoir.septic[idx]
+            b = np.minimum((s[neg] * 200).astype(np.int64), 199)
+            fitted = self.care.matched_threshold(np.bincount(b, w[neg], minlength=200))
+            thr = thr if fitted is None else fitted
+        return weighted_f1(y, s, w, thr), float(len(idx))
 
     def daily(self):
         """SimPy process: shadow metrics, probation and performance feeds, re-trigger on uncovered alarms."""
@@ -340,7 +346,9 @@ class SiteModels:
         """Switch alarmed sites on an older version to the live retrained one when it does at least as well
         on each site's own labelled rows of the monitor's window (checked once per site and version)."""
         live = self.rt.live.version
-        cand = self.alarmed & self.ctx.monitor.alarm_open & (self.site_version < live) & (self.checked < live)
+        # silent sites (monitor.silent_next_wave) are checked too: they go live on the better version
+        watch = (self.alarmed & self.ctx.monitor.alarm_open) | self.ctx.silent
+        cand = watch & (self.site_version < live) & (self.checked < live)
         window = self.ctx.monitor.cfg["window_days"]
         for s in np.flatnonzero(cand):
             mask = np.zeros_like(cand)
