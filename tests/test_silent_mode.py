@@ -15,7 +15,7 @@ from tests.conftest import ROOT, tiny_with
 
 
 def _silent(**more: object):
-    """Case-mix drift at wave 2 from day 20, before that wave goes live (about day 60)."""
+    """Case-mix drift at wave 2 from day 20, long before that wave goes live (day 70 for seed 1)."""
     return tiny_with(
         drift=[{"param": p, "kind": "sudden", "magnitude": m, "start_day": 20, "sites": "wave>=2"}
                for p, m in (("mimic_rate", 0.6), ("hr_offset", 12.0))],
