@@ -128,6 +128,8 @@ def _go_live(ctx, wave: int) -> None:
         ctx.watched_since[nxt] = np.minimum(ctx.watched_since[nxt], ctx.env.now)
         detail = f"wave {wave + 1}: {len(nxt)} sites scored silently"
         ctx.events.log(ctx.env.now, "wave_silent", detail=detail, value=wave + 1)
+        for s in nxt:
+            ctx.events.log(ctx.env.now, "site_silent", site=ctx.site_names[s], value=wave + 1)
 
 
 def controller(ctx) -> Generator:

@@ -100,12 +100,10 @@ def test_the_rollout_panel_counts_hospitals_scored_silently() -> None:
 
     rows = []
     for seed, live_at in ((1, 14 * 168.0), (2, 21 * 168.0)):  # wave 1 (5 hospitals) silent from week 0
-        rows += [
-            {"seed": seed, "time_h": 0.0, "kind": "wave_silent", "detail": "wave 1: 5 sites scored silently",
-             "value": 1.0},
-            {"seed": seed, "time_h": live_at, "kind": "wave_live", "detail": "wave 1: 5 sites", "value": 1.0},
-        ]
+        for h in range(5):
+            rows += [{"seed": seed, "site": f"H{h}", "time_h": 0.0, "kind": "site_silent", "value": 1.0},
+                     {"seed": seed, "site": f"H{h}", "time_h": live_at, "kind": "site_live", "value": 1.0}]
     weeks = np.arange(30.0)
     got = _silent_sites(pd.DataFrame(rows), weeks, 2)
     assert list(got[[0, 13, 14, 20, 21, 29]]) == [5.0, 5.0, 2.5, 2.5, 0.0, 0.0]
-    assert _silent_sites(pd.DataFrame(rows[1:2]), weeks, 2) is None  # no silent mode: no line
+    assert _silent_sites(pd.DataFrame(rows[1::2]), weeks, 2) is None  # no silent mode: no line

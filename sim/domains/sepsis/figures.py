@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import matplotlib
@@ -22,19 +21,17 @@ def _weekly(kpis: pd.DataFrame, names: list[str], by: list[str]) -> pd.DataFrame
 
 
 def _silent_sites(events: pd.DataFrame | None, weeks: np.ndarray, n_seeds: int) -> np.ndarray | None:
-    """Mean number of hospitals scored silently at each week start (``wave_silent`` until that wave's
-    ``wave_live``); None when no run used silent mode."""
-    if events is None or events.empty or not (events["kind"] == "wave_silent").any():
+    """Mean number of hospitals scored silently at each week start (each site from its ``site_silent`` to its
+    ``site_live`` event); None when no run used silent mode."""
+    if events is None or events.empty or not (events["kind"] == "site_silent").any():
         return None
-    total = np.zeros(len(weeks))
-    for _, ev in events.groupby("seed"):
-        live = ev[ev["kind"] == "wave_live"]
-        for _, r in ev[ev["kind"] == "wave_silent"].iterrows():
-            n = int(re.search(r": (\d+) sites", r["detail"]).group(1))
-            went = live.loc[live["value"] == r["value"], "time_h"]
-            t0, t1 = r["time_h"] / 168.0, (went.min() / 168.0 if len(went) else np.inf)
-            total += n * ((weeks >= t0) & (weeks < t1))
-    return total / n_seeds
+    key = ["seed", "site"]
+    start = events.loc[events["kind"] == "site_silent", [*key, "time_h"]]
+    live = events.loc[events["kind"] == "site_live", [*key, "time_h"]].rename(columns={"time_h": "live_h"})
+    spans = start.merge(live.groupby(key, observed=True, as_index=False).min(), on=key, how="left")
+    t0 = spans["time_h"].to_numpy() / 168.0
+    t1 = spans["live_h"].fillna(np.inf).to_numpy() / 168.0
+    return ((weeks[:, None] >= t0) & (weeks[:, None] < t1)).sum(axis=1) / n_seeds
 
 
 def figures(kpis: pd.DataFrame, events: pd.DataFrame, summary: dict, out_dir: Path) -> list[Path]:

@@ -107,6 +107,11 @@ class Reservoir:
         return np.flatnonzero((d >= day_from) & (d < day_to) & sites[self.site[:n]])
 
 
+def score_hist(scores: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Weighted histogram of scores on the monitor's 200 fine bins of [0, 1] (for threshold re-fits)."""
+    return np.bincount(np.minimum((scores * 200).astype(np.int64), 199), w, minlength=200)
+
+
 def weighted_f1(y: np.ndarray, s: np.ndarray, w: np.ndarray, threshold: float) -> float:
     """Weighted F1 of alerting at ``threshold`` (rows weighted to the population); NaN without positives.
 
@@ -273,8 +278,7 @@ class SiteModels:
             idx = idx[~self.reservoir.septic[idx]]
             if len(idx):
                 s = self.scorers[version].predict_proba(self.reservoir.X[idx])
-                b = np.minimum((s * 200).astype(np.int64), 199)
-                thr = self.care.matched_threshold(np.bincount(b, self.reservoir.w[idx], minlength=200))
+                thr = self.care.matched_threshold(score_hist(s, self.reservoir.w[idx]))
                 if thr is not None:
                     self.care.thr[sites] = thr
         if mon is not None and sites.any():
@@ -282,8 +286,7 @@ class SiteModels:
             idx = self.reservoir.select(day - mon.cfg["window_days"], day + 1, sites)
             if len(idx):
                 s = self.scorers[version].predict_proba(self.reservoir.X[idx])
-                b = np.minimum((s * 200).astype(np.int64), 199)
-                mon.rebase(np.flatnonzero(sites), np.bincount(b, self.reservoir.w[idx], minlength=200))
+                mon.rebase(np.flatnonzero(sites), score_hist(s, self.reservoir.w[idx]))
 
     def _log(self, ev) -> None:
         if ev.kind == "shadow_start":
@@ -309,8 +312,7 @@ class SiteModels:
         thr = self.sc["model"]["threshold"]
         if self.cfg["compare_at"] == "alert_budget":  # each model at its own pilot-matched alert load
             neg = ~self.reservoir.septic[idx]
-            b = np.minimum((s[neg] * 200).astype(np.int64), 199)
-            fitted = self.care.matched_threshold(np.bincount(b, w[neg], minlength=200))
+            fitted = self.care.matched_threshold(score_hist(s[neg], w[neg]))
             thr = thr if fitted is None else fitted
         return weighted_f1(y, s, w, thr), float(len(idx))
 
