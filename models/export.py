@@ -14,7 +14,7 @@ from onnxmltools.convert.common.data_types import FloatTensorType
 
 from models.scorer import INPUT_NAME, PROBA_OUTPUT  # defined with the scorer, which needs no lightgbm
 
-#: onnxmltools 1.16 targets at most opset 15 (see shared PERF-NOTES).
+#: onnxmltools 1.16 targets at most opset 15 (measured here; see docs/batch-benchmark.md).
 TARGET_OPSET = 15
 
 

@@ -1,6 +1,9 @@
 """A versioned model registry on disk, keyed by a hash of everything that determines the model.
 
-Layout: ``<root>/<name>/<key>/{model.onnx, card.json, booster.txt}``. Entries are written to a temporary
+Layout: ``<root>/<name>/<key>/{model.onnx, card.json, booster.txt}``; every folder at the top is a model name.
+Other artefacts that belong to a model version (an evaluation cached beside it) live under ``<root>/.cache/``
+(:meth:`Registry.cache_path`), so a listing of the registry is a listing of models. Entries are written to
+a temporary
 folder and renamed into place, so concurrent writers (sweep workers) never see half an entry. The ONNX file's
 sha256 is recorded in the card and verified every time the model is loaded.
 """
@@ -79,6 +82,33 @@ class Registry:
     def versions(self, name: str) -> list[str]:
         base = self.root / name
         return sorted(p.name for p in base.iterdir() if (p / "card.json").exists()) if base.exists() else []
+
+    def models(self) -> list[str]:
+        """Names with at least one complete entry (``<name>/<key>/card.json``), sorted."""
+        return [n for n in self._top_level() if self.versions(n)]
+
+    def not_models(self) -> dict[str, str]:
+        """Top-level folders and files that hold no model entry, each with the reason it is not one."""
+        out = {}
+        for name in self._top_level():
+            path = self.root / name
+            if not path.is_dir():
+                out[name] = "a file, not a model folder"
+            elif not self.versions(name):
+                out[name] = "holds no model entry (<name>/<key>/card.json)"
+        return out
+
+    def _top_level(self) -> list[str]:
+        if not self.root.exists():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if not p.name.startswith("."))
+
+    def cache_path(self, kind: str, key: str, suffix: str = ".json") -> Path:
+        """Where an artefact derived from a model (e.g. a cached evaluation) is kept: outside the model
+        listing, under ``<root>/.cache/<kind>/``. The folder is created; the file is the caller's to write."""
+        path = self.root / ".cache" / kind / f"{key}{suffix}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
 
     def get_or_create(
         self, name: str, config: dict, build: Callable[[], tuple[bytes, str, dict]]

@@ -1,10 +1,10 @@
 """Benchmark: PSI, JS, Wasserstein and KS on a window of 1M rows x 20 features against a 1M-row reference.
 
-Times :class:`sim.detectors.Reference` (``fit`` once, then ``compare`` per window) against a naive per-column
-loop over scipy (``np.quantile`` + ``np.histogram`` for PSI, ``scipy.spatial.distance.jensenshannon``,
-``scipy.stats.wasserstein_distance``, ``scipy.stats.ks_2samp``), both on the same data in the same run; the
-data are drawn before any timing. Prints a table, the ratios and the largest disagreement between the two,
-and writes ``results/bench-detectors/bench.json``.
+Times :class:`sim.detection.detectors.Reference` (``fit`` once, then ``compare`` per window) against a naive
+per-column loop over scipy (``np.quantile`` + ``np.histogram`` for PSI,
+``scipy.spatial.distance.jensenshannon``, ``scipy.stats.wasserstein_distance``, ``scipy.stats.ks_2samp``),
+both on the same data in the same run; the data are drawn before any timing. Prints a table, the ratios and
+the largest disagreement between the two, and writes ``results/bench-detectors/bench.json``.
 
     python -m perf.bench_detectors [--rows 1000000] [--features 20] [--threads 1] [--repeat 3]
 """
@@ -23,7 +23,7 @@ import scipy
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import ks_2samp, wasserstein_distance
 
-from sim.detectors import PSI_EPS, Reference
+from sim.detection.detectors import PSI_EPS, Reference
 
 
 def naive(ref: np.ndarray, cur: np.ndarray, bins: int) -> dict[str, np.ndarray]:

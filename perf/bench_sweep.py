@@ -38,10 +38,10 @@ from pathlib import Path
 import pandas as pd
 
 from sim.domains.sepsis.model import get_model
-from sim.engine import git_commit
-from sim.sweep import build_design, parse_spec
-from sim.sweep_analysis import assemble
-from sim.sweep_cli import SweepStats, run_sweep
+from sim.provenance import git_commit
+from sim.sweeps.analysis import assemble
+from sim.sweeps.session import SweepStats, run_sweep
+from sim.sweeps.spec import build_design, parse_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = ROOT / "scenarios" / "sepsis_spot.toml"

@@ -17,7 +17,7 @@ import pytest
 
 from models.compiled import available, make_scorer
 from models.scorer import OnnxScorer
-from perf import batch_models
+from perf.batch import catalogue as batch_models
 
 THREADS = min(2, os.cpu_count() or 1)
 SIZES = [1, 1_000, 100_000]

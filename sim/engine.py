@@ -8,11 +8,7 @@ parallelise across processes and machines.
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass, field
-from functools import lru_cache
-from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,6 +20,7 @@ from sim.adoption import Adoption
 from sim.domains import load_domain
 from sim.events import EventLog
 from sim.kpi import ENGINE_KPIS, KPIRecorder
+from sim.provenance import git_commit, package_version
 from sim.rng import Streams
 from sim.scenario import Scenario
 
@@ -89,28 +86,6 @@ class RunResult:
     meta: dict[str, Any]
     #: in-memory details for tests and analysis (the domain's state); never written to disk
     details: dict[str, Any] = field(default_factory=dict, repr=False)
-
-
-@lru_cache(maxsize=1)
-def git_commit() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5, check=False,
-            cwd=Path(__file__).resolve().parent,
-        )
-        return out.stdout.strip() if out.returncode == 0 else "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def package_version() -> str:
-    try:
-        return version("pilot-purgatory")
-    except PackageNotFoundError:
-        return "0+unknown"
 
 
 def metadata(scenario: Scenario) -> dict[str, Any]:

@@ -9,12 +9,12 @@ quantile bins of the reference, and checks the precision of alerts whose labels 
 
 ``method`` chooses the drift test: ``psi_fixed`` (the default, the industry rule of thumb: PSI above a fixed
 ``psi_threshold``) or ``calibrated``: ``stat`` (PSI or Jensen-Shannon distance, from
-:func:`sim.detectors.binned_stats`) above a threshold calibrated to a false-alarm ``level`` per check, by a
-multinomial bootstrap of the reference histogram rescaled to each window's effective sample size (Kish's
-effective rows of the weighted window, divided by ``rows_per_unit`` because one patient's hourly scores are
-not independent draws), and never below ``min_stat`` (a practical-significance floor). New alarms also go to
-the domain's drift-alarm hook (``ctx.extra["drift_alarm"]``) when it has one, e.g. a :mod:`sim.retrain`
-policy.
+:func:`sim.detection.detectors.binned_stats`) above a threshold calibrated to a false-alarm ``level`` per
+check, by a multinomial bootstrap of the reference histogram rescaled to each window's effective sample size
+(Kish's effective rows of the weighted window, divided by ``rows_per_unit`` because one patient's hourly
+scores are not independent draws), and never below ``min_stat`` (a practical-significance floor). New alarms
+also go to the domain's drift-alarm hook (``ctx.extra["drift_alarm"]``) when it has one, e.g. a
+:mod:`sim.retrain` policy.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from collections.abc import Callable, Generator
 
 import numpy as np
 
-from sim.detectors import binned_stats
+from sim.detection.detectors import binned_stats
 from sim.schema import Rule
 
 SCHEMA: dict[str, Rule] = {
@@ -48,7 +48,7 @@ SCHEMA: dict[str, Rule] = {
         "bool",
         False,
         doc="maintenance domains: also test each site's model-input features against its own reference"
-        " (KS per feature, sim/domains/maintenance/feature_watch.py); sees drifts the scores hide",
+        " (KS per feature, sim/detection/feature_watch.py); sees drifts the scores hide",
     ),
     "feature_level": Rule(
         "float", 0.001, min=1e-9, max=0.5,

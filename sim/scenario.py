@@ -19,11 +19,12 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from sim import adoption, drift, monitor, retrain, rollout, serving_sim
+from sim import adoption, drift, monitor, retrain, rollout
 from sim.domains import DOMAINS, load_domain
 from sim.errors import ScenarioError
 from sim.kpi import ENGINE_KPIS
 from sim.schema import Rule, check_value, validate_section
+from sim.serving import service as serving_service
 
 SCENARIO_SCHEMA: dict[str, Rule] = {
     "name": Rule("str", doc="short name; results go to results/<name>/"),
@@ -42,7 +43,7 @@ ENGINE_SECTIONS: dict[str, dict[str, Rule]] = {
     "adoption": adoption.SCHEMA,
     "monitor": monitor.SCHEMA,
     "retrain": retrain.SCHEMA,
-    "serving": serving_sim.SCHEMA,
+    "serving": serving_service.SCHEMA,
 }
 ENGINE_TABLE_ARRAYS: dict[str, Rule] = {"drift": Rule("tables", [], item_schema=drift.ITEM_SCHEMA)}
 
@@ -152,7 +153,7 @@ def validate(source: str, raw: dict) -> Scenario:
     drift.check(source, out["drift"], domain.DRIFTABLE)
     rollout.check(source, out["rollout"], domain.site_count(out), {**ENGINE_KPIS, **domain.KPIS})
     retrain.check(source, out["retrain"])
-    serving_sim.check(source, out["serving"])
+    serving_service.check(source, out["serving"])
     if out["serving"]["enabled"] and not getattr(domain, "SERVED_SCORING", False):
         served = ", ".join(d for d in DOMAINS if getattr(load_domain(d), "SERVED_SCORING", False))
         raise ScenarioError(source, "serving.enabled", True,

@@ -9,7 +9,7 @@
    the same booster from its own venv (``perf/peer/setup_mlserver.sh``), all three up at once and measured
    in turn at each rate of one ramp (interleaved, so the shared machine's background load hits each alike);
    the result is the highest Poisson rate with p99 <= the SLO (default 100 ms) for each.
-3. Calibrates the simulator's serving queue (``sim.serving``) on the light model with batching on and
+3. Calibrates the simulator's serving queue (``sim.serving.queue``) on the light model with batching on and
    compares its p99 with the measured one at three load levels below saturation.
 4. 2,000 concurrent keep-alive connections for 30 s against the light model (closed loop): transport errors
    must be zero and every answer a 200 or a deliberate 503.
@@ -22,23 +22,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
-import signal
-import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from models.pipeline import build_model
 from models.registry import Registry
+from models.server.runner import ServerProcess
 from models.train import TrainConfig
 from perf import load
 from perf.peer import mlserver_peer
 from sim.errors import UserError
-from sim.serving import GapJitter, ServiceCurve, ServingConfig, poisson_arrivals, simulate
+from sim.serving.queue import GapJitter, ServiceCurve, ServingConfig, poisson_arrivals, simulate
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "results" / "bench"
@@ -73,46 +74,30 @@ def build_models(registry: Registry) -> dict[str, object]:
     return entries
 
 
-class OurServer:
-    """``python -m models.server`` in a subprocess; stopped with SIGTERM (graceful shutdown)."""
+def our_server(registry: Registry, model: str, batching: bool, log: Path, port: int = PORT) -> ServerProcess:
+    """``purgatory serve`` for one model (micro-batching on or off) in a subprocess, ready to take load."""
+    args = ["--registry", str(registry.root), "--models", model, "--queue-limit", "4096"]
+    return ServerProcess(args + ([] if batching else ["--no-batching"]), port=port, log=log, cwd=ROOT)
 
-    def __init__(self, registry: Registry, model: str, batching: bool, log: Path, port: int = PORT):
-        self.port = port
-        args = [
-            sys.executable,
-            "-m",
-            "models.server",
-            "--registry",
-            str(registry.root),
-            "--models",
-            model,
-            "--port",
-            str(port),
-            "--queue-limit",
-            "4096",
-        ]
-        if not batching:
-            args.append("--no-batching")
-        self.log = open(log, "w")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.log, text=True, cwd=ROOT)
-        line = ""
-        while "serving on" not in line:
-            line = self.proc.stdout.readline()
-            if not line:
-                raise RuntimeError(f"server exited early; see {log}")
 
-    def stats(self, model: str) -> dict:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/v2/stats", timeout=5) as r:
-            return json.loads(r.read())[model]
+@contextlib.contextmanager
+def on_and_off(registry: Registry, model: str, label: str) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    """Our server with batching on (``PORT``) and off (``PORT + 1``), both stopped on the way out."""
+    with contextlib.ExitStack() as stack:
+        on = stack.enter_context(our_server(registry, model, True, OUT / f"server-{label}-on.log", PORT))
+        off_log = OUT / f"server-{label}-off.log"
+        off = stack.enter_context(our_server(registry, model, False, off_log, PORT + 1))
+        yield on, off
 
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(timeout=30)
-        self.log.close()
+
+def server_stats(server: ServerProcess, model: str) -> dict:
+    """The server's ``/v2/stats`` for ``model`` (batch sizes and handler times)."""
+    with urllib.request.urlopen(f"{server.url}/v2/stats", timeout=5) as r:
+        return json.loads(r.read())[model]
 
 
 def calibrate_and_check(
-    server: OurServer, model: str, max_rate: float, step: float, repeats: int = 3
+    server: ServerProcess, model: str, max_rate: float, step: float, repeats: int = 3
 ) -> dict:
     """Fit the simulator's serving queue on the running server, then compare p99 at 3 loads below saturation.
 
@@ -121,24 +106,25 @@ def calibrate_and_check(
     Service-time variability: the server's handler times during the low-load runs (``/v2/stats``), resampled
     as factors of their mean (a pause in the server delays everyone queued behind it).
     Jitter: latencies of an open loop at 10% of the max rate, less the service time of one request, are
-    resampled and added outside the queue (client, loopback, scheduler time that uses no server capacity),
-    by the idle gap before each request (:class:`sim.serving.GapJitter`): on this VM a request that wakes an
+    resampled and added outside the queue (client, loopback, scheduler time that uses no server capacity), by
+    the idle gap before each request (:class:`sim.serving.queue.GapJitter`): on this VM a request that wakes
+    an
     idle machine pays milliseconds that a request arriving while the server is busy does not.
     On a shared machine other tenants stall the server now and then; every measurement is repeated
     ``repeats`` times and the median p99 is used (the calibration run is the one with the median p99).
     """
     url = f"http://127.0.0.1:{server.port}"
     target = load.make_target(url, model, 1, seed=1)
-    s0 = server.stats(model)
+    s0 = server_stats(server, model)
     lows = [
         asyncio.run(load.run_open(target, 0.1 * max_rate, step, seed=5 + r, raw=True)) for r in range(repeats)
     ]
-    s1 = server.stats(model)
+    s1 = server_stats(server, model)
     handled = s1["handle_s_recent"][-max(1, min(s1["handled"] - s0["handled"], len(s1["handle_s_recent"]))):]
     low = sorted(lows, key=lambda r: r["latency_ms"]["p99"] or np.inf)[repeats // 2]
-    before = server.stats(model)
+    before = server_stats(server, model)
     sat = asyncio.run(load.run_closed(target, 64, step))
-    after = server.stats(model)
+    after = server_stats(server, model)
     batch_rows = (after["rows"] - before["rows"]) / max(after["batches"] - before["batches"], 1)
     sizes = np.array([int(k) for k in after["by_size"]], dtype=float)
     per_batch = np.array([v[1] / v[0] for v in after["by_size"].values()])
@@ -147,7 +133,7 @@ def calibrate_and_check(
     # service-time variability: the server's handler times at low load (no queue), as factors of their mean
     curve = ServiceCurve(mean_curve.fixed_s, mean_curve.per_item_s, "empirical", samples=tuple(handled))
     service_cv = float(np.std(handled) / np.mean(handled))
-    # every low-load repeat's requests: jitter by the idle gap before each (see sim.serving.GapJitter)
+    # every low-load repeat's requests: jitter by the idle gap before each (see sim.serving.queue.GapJitter)
     jitter = GapJitter.fit(
         np.concatenate([r["raw_idle_gap_s"] for r in lows]),
         np.maximum(np.concatenate([r["raw_latency_ok_s"] for r in lows]) - curve.mean(1), 0.0),
@@ -313,19 +299,13 @@ def case_studies(step: float, slo: float) -> int:
     for label, spec in case_study_models().items():
         name = spec.split("@")[0]
         print(f"{label} ({spec}): purgatory serve, batching on / off, interleaved", flush=True)
-        on = OurServer(registry, spec, True, OUT / f"server-{label}-on.log", PORT)
-        off = OurServer(registry, spec, False, OUT / f"server-{label}-off.log", PORT + 1)
-        try:
+        with on_and_off(registry, spec, label):
             targets = {
                 "batching on": load.make_target(f"http://127.0.0.1:{PORT}", name, 1, seed=0),
                 "batching off": load.make_target(f"http://127.0.0.1:{PORT + 1}", name, 1, seed=0),
             }
             doc["models"][label] = spec
             doc["sweeps"][label] = interleaved_sweep(targets, slo, step, 1000.0)
-        finally:
-            for srv in (on, off):
-                if srv.proc.poll() is None:
-                    srv.stop()
         v = doc["sweeps"][label]
         print(f"  {label}: on / off = {v['batching on']['max_rate'] / v['batching off']['max_rate']:.2f}")
     path = OUT / "serving-case-studies.json"
@@ -342,11 +322,8 @@ def recalibrate(registry: Registry, step: float, repeats: int) -> int:
         max_rate = doc["sweeps"]["light"]["batching on"]["max_rate"]
     except (OSError, KeyError, ValueError) as err:
         raise UserError(f"--calibration-only needs a full run's {path} first ({err})") from None
-    on = OurServer(registry, "light", True, OUT / "server-light-on.log", PORT)
-    try:
+    with our_server(registry, "light", True, OUT / "server-light-on.log") as on:
         doc["calibration"] = calibrate_and_check(on, "light", max_rate, step, repeats)
-    finally:
-        on.stop()
     path.write_text(json.dumps(doc, indent=2, sort_keys=True, default=float))
     print(f"updated the calibration in {path}")
     return 0
@@ -377,13 +354,10 @@ def main(argv: list[str] | None = None) -> int:
     doc = {"meta": load.meta(0), "slo_ms": args.slo_ms, "step_s": args.step, "sweeps": {}}
     for model in args.models:
         print(f"{model}: purgatory serve (batching on / off) and MLServer, interleaved", flush=True)
-        on = OurServer(registry, model, True, OUT / f"server-{model}-on.log", PORT)
-        off = OurServer(registry, model, False, OUT / f"server-{model}-off.log", PORT + 1)
-        proc = None
-        try:
+        with on_and_off(registry, model, model) as (on, off), contextlib.ExitStack() as peer:
             targets = {
-                "batching on": load.make_target(f"http://127.0.0.1:{PORT}", model, 1, seed=0),
-                "batching off": load.make_target(f"http://127.0.0.1:{PORT + 1}", model, 1, seed=0),
+                "batching on": load.make_target(on.url, model, 1, seed=0),
+                "batching off": load.make_target(off.url, model, 1, seed=0),
             }
             if not args.skip_peer:
                 repo = mlserver_peer.write_repository(
@@ -393,28 +367,18 @@ def main(argv: list[str] | None = None) -> int:
                     grpc_port=PEER_PORT + 1,
                     metrics_port=PEER_PORT + 2,
                 )
-                proc = mlserver_peer.start(repo, PEER_PORT, OUT / f"mlserver-{model}.log")
+                peer.enter_context(mlserver_peer.running(repo, PEER_PORT, OUT / f"mlserver-{model}.log"))
                 targets["MLServer"] = load.make_target(
                     f"http://127.0.0.1:{PEER_PORT}", model, 1, seed=0, n_features=MODELS[model][0]
                 )
             doc["sweeps"][model] = interleaved_sweep(targets, args.slo_ms, args.step, START[model])
-            if proc is not None:
-                proc.terminate()
-                proc.wait(timeout=30)
-                proc = None
+            peer.close()  # the peer and the batching-off server leave the cores to what follows
             off.stop()
             if model == "light":
                 max_rate = doc["sweeps"][model]["batching on"]["max_rate"]
                 doc["calibration"] = calibrate_and_check(on, model, max_rate, args.step)
                 if not args.skip_2000:
                     doc["connections_2000"] = connections_2000(30.0)
-        finally:
-            for srv in (on, off):
-                if srv.proc.poll() is None:
-                    srv.stop()
-            if proc is not None:
-                proc.terminate()
-                proc.wait(timeout=30)
     ratios = {}
     for model, v in doc["sweeps"].items():
         base = v["batching off"]["max_rate"] or float("nan")

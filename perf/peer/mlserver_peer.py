@@ -7,12 +7,14 @@ entry), over the same V2 REST protocol, on 127.0.0.1. MLServer runs from ``resul
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,3 +90,20 @@ def start(repo_dir: Path, port: int, log_path: Path, timeout_s: float = 120.0) -
         time.sleep(0.5)
     proc.terminate()
     raise RuntimeError(f"mlserver not ready within {timeout_s} s; see {log_path}")
+
+
+def stop(proc: subprocess.Popen, timeout_s: float = 30.0) -> None:
+    """End a started MLServer (SIGTERM) and wait for it; safe to call twice."""
+    if proc.poll() is None:
+        proc.terminate()
+    proc.wait(timeout=timeout_s)
+
+
+@contextlib.contextmanager
+def running(repo_dir: Path, port: int, log_path: Path) -> Iterator[subprocess.Popen]:
+    """MLServer serving ``repo_dir`` on ``port`` for the duration of a ``with`` block (see :func:`start`)."""
+    proc = start(repo_dir, port, log_path)
+    try:
+        yield proc
+    finally:
+        stop(proc)

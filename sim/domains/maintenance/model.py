@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from pathlib import Path
 
 import lightgbm as lgb
 import numpy as np
@@ -143,7 +142,7 @@ def rul_evaluation(
     """
     registry = registry or Registry()
     cache = _cache_config(deg, types, type_index, m)
-    path = Path(registry.root) / f"{name}_rul" / f"{config_key(cache)}.json"
+    path = registry.cache_path(f"{name}_rul", config_key(cache))
     if path.exists():
         return json.loads(path.read_text())
     seed = m["train_seed"] + 7919 * type_index
@@ -169,7 +168,6 @@ def rul_evaluation(
         "n_test_units": len(pick),
         "rul_cap_days": cap,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     with os.fdopen(fd, "w") as f:
         json.dump(out, f)

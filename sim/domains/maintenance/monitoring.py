@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.domains.maintenance.feature_watch import FeatureWatch
+from sim.detection.feature_watch import FeatureWatch
 from sim.monitor import FINE_BINS, matched_threshold
 
 

@@ -28,7 +28,7 @@ from sim.errors import ScenarioError
 __all__ = ["DRIFTABLE", "FEATURE_MONITOR", "KPIS", "SCHEMA", "build", "check", "figures", "headline",
            "serving_demand", "site_count"]
 
-FEATURE_MONITOR = True  # [monitor] features: sim/domains/maintenance/feature_watch.py
+FEATURE_MONITOR = True  # [monitor] features: sim/detection/feature_watch.py
 
 
 def site_count(sections: dict) -> int:

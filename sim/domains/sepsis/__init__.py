@@ -10,11 +10,13 @@ import numpy as np
 
 from models.registry import Registry
 from models.scorer import OnnxScorer
-from sim import retrain, serving_sim
+from sim import retrain
 from sim.domains.sepsis.care import KPIS, SepsisCare
 from sim.domains.sepsis.config import DRIFTABLE, SCHEMA
 from sim.domains.sepsis.model import SiteModels, get_model
 from sim.errors import ScenarioError
+from sim.rng import Streams, replication_seeds
+from sim.serving import service as serving_service
 
 __all__ = ["DRIFTABLE", "KPIS", "SCHEMA", "SERVED_SCORING", "SILENT_MODE", "build", "check", "figures",
            "headline", "serving_demand", "site_count"]
@@ -58,20 +60,27 @@ def check(source: str, s: dict) -> None:
         )
 
 
+def hospital_beds(h: dict, rng: np.random.Generator) -> np.ndarray:
+    """Beds per hospital: log-normal around ``beds_median``, clipped, rounded (the first draw of the run's
+    ``sepsis.hospitals`` stream)."""
+    beds = rng.lognormal(np.log(h["beds_median"]), h["beds_sigma"], h["count"])
+    return np.round(np.clip(beds, h["beds_min"], h["beds_max"]))
+
+
 def hospitals(ctx) -> dict:
     h = ctx.scenario.section("hospitals")
     rng = ctx.streams.generator("sepsis.hospitals")
     n = h["count"]
-    beds = np.clip(rng.lognormal(np.log(h["beds_median"]), h["beds_sigma"], n), h["beds_min"], h["beds_max"])
+    beds = hospital_beds(h, rng)
     acuity = rng.uniform(h["high_acuity_share_min"], h["high_acuity_share_max"], n)
-    return {"beds": np.round(beds), "acuity_share": acuity, "names": [f"H{i + 1:03d}" for i in range(n)]}
+    return {"beds": beds, "acuity_share": acuity, "names": [f"H{i + 1:03d}" for i in range(n)]}
 
 
 def build(ctx, registry: Registry | None = None, **_: object) -> None:
     """Create hospitals, the model (from the registry) and the hourly care process."""
     hosp = hospitals(ctx)
     serving_on = ctx.scenario.get("serving.enabled")
-    ctx.setup_sites(hosp["names"], hosp["beds"], {**KPIS, **serving_sim.KPIS} if serving_on else KPIS)
+    ctx.setup_sites(hosp["names"], hosp["beds"], {**KPIS, **serving_service.KPIS} if serving_on else KPIS)
     sc = ctx.scenario.to_dict()
     scorer = None
     if sc["model"]["kind"] == "onnx":
@@ -79,7 +88,7 @@ def build(ctx, registry: Registry | None = None, **_: object) -> None:
         scorer = OnnxScorer(entry.onnx_path, threads=sc["model"]["threads"])
         ctx.extra["model_card"] = entry.card
     care = SepsisCare(ctx, scorer, hosp)
-    care.serving = serving_sim.Serving.from_ctx(ctx)
+    care.serving = serving_service.Serving.from_ctx(ctx)
     ctx.extra["care"] = care
     if care.serving is not None:
         ctx.extra["serving"] = care.serving
@@ -169,20 +178,20 @@ def serving_demand(scenario) -> dict:
     (times ``serving.surge_factor`` when surges are on) -- the same load the simulation's ``[serving]`` model
     sees. The defaults (one request, 900 s) say that charting rounds concentrate each hour's scoring into 15
     minutes (a peak factor of 4 over the hourly mean), an assumption to revisit with a real feed's timestamps.
+    Hospital sizes are drawn per run, from each replication's own stream, as the simulation draws them; the
+    peak is the largest over the scenario's ``seeds`` replications.
     """
     h, sv = scenario.section("hospitals"), scenario.section("serving")
-    rng = np.random.default_rng(scenario.get("scenario.root_seed"))
-    beds = np.clip(
-        rng.lognormal(np.log(h["beds_median"]), h["beds_sigma"], h["count"]), h["beds_min"], h["beds_max"]
-    )
-    census = float(np.round(beds).sum() * h["occupancy"])
+    seeds = replication_seeds(scenario.get("scenario.root_seed"), scenario.get("scenario.seeds"))
+    beds = max(hospital_beds(h, Streams(s).generator("sepsis.hospitals")).sum() for s in seeds)
+    census = float(beds * h["occupancy"])
     per_hour = census * sv["requests_per_row"]
-    spread = max(sv["spread_s"], serving_sim.MIN_SPREAD_S)
+    spread = max(sv["spread_s"], serving_service.MIN_SPREAD_S)
     surge = sv["surge_factor"] if sv["surge_every_days"] > 0 else 1.0
     basis = (
-        f"{census:,.0f} inpatients at {h['count']} hospitals scored hourly, {sv['requests_per_row']:g} "
-        f"request(s) each ({per_hour / 3600:.1f} req/s mean), each hour's requests arriving within "
-        f"{spread:g} s (x{3600 / spread:g})"
+        f"{census:,.0f} inpatients at {h['count']} hospitals (the largest of {len(seeds)} seeds) scored "
+        f"hourly, {sv['requests_per_row']:g} request(s) each ({per_hour / 3600:.1f} req/s mean), each "
+        f"hour's requests arriving within {spread:g} s (x{3600 / spread:g})"
     )
     if surge != 1.0:
         basis += f", surge days x{surge:g}"

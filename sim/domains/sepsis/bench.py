@@ -3,27 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
+from functools import partial
 
 import numpy as np
 
 from models.registry import Registry, RegistryEntry
 from sim.domains.sepsis.model import get_model
 from sim.domains.sepsis.physiology import N_FEATURES, Cohort
-from sim.scenario import load_scenario
 
-SCENARIO = Path(__file__).resolve().parents[3] / "scenarios" / "sepsis_spot.toml"
 _COHORT = 20_000
 _SEPTIC_SHARE = 0.1
 
 
-def generate(rng: np.random.Generator, n: int) -> np.ndarray:
+def generate(rng: np.random.Generator, n: int, p: dict) -> np.ndarray:
     """``n`` hourly feature rows (float32 [n, 14]) of a mixed inpatient cohort, stepped hour by hour.
 
     The rows come from the same physiology the model is trained and scored on in the simulation: a cohort of
     up to 20,000 patients (10% developing sepsis) admitted together and stepped until ``n`` rows exist.
+    ``p`` is the scenario's ``[patients]`` section.
     """
-    p = load_scenario(SCENARIO).to_dict()["patients"]
     k = max(1, min(n, _COHORT))
     septic = rng.random(k) < _SEPTIC_SHARE
     acuity = (rng.random(k) < 0.2).astype(np.float32)
@@ -53,6 +51,7 @@ def generate(rng: np.random.Generator, n: int) -> np.ndarray:
 Generate = Callable[[np.random.Generator, int], np.ndarray]
 
 
-def benchmark_model(registry: Registry | None = None) -> tuple[RegistryEntry, Generate]:
-    """The success scenario's sepsis model (trained on first use) and its feature generator."""
-    return get_model(load_scenario(SCENARIO).to_dict(), registry), generate
+def benchmark_model(scenario: dict, registry: Registry | None = None) -> tuple[RegistryEntry, Generate]:
+    """The scenario's sepsis model (trained on first use) and its feature generator; ``scenario`` is the
+    scenario's sections (the batch benchmark's catalogue loads ``scenarios/sepsis_spot.toml``)."""
+    return get_model(scenario, registry), partial(generate, p=scenario["patients"])

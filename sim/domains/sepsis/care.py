@@ -69,7 +69,7 @@ class SepsisCare:
         self.scr, self.tr, self.m = sc.section("screening"), sc.section("treatment"), sc.section("model")
         self.scorer = scorer
         self.models = None  # SiteModels when a retraining policy is on (per-site versions, reservoir)
-        self.serving = None  # sim.serving_sim.Serving when [serving] is enabled: predictions can be lost
+        self.serving = None  # sim.serving.service.Serving when [serving] is enabled: predictions can be lost
         self.beds = hospitals["beds"]
         self.acuity_share = hospitals["acuity_share"]
         n = len(self.beds)
