@@ -1,4 +1,4 @@
-"""Marks shared by the domains' time-series figures: when a drift came and when retrained versions landed."""
+"""What the domains' figures share: when a drift came and retrained versions landed; how uncertainty reads."""
 
 from __future__ import annotations
 
@@ -25,3 +25,13 @@ def mark_drift_and_retrains(ax, events: pd.DataFrame | None, n_seeds: int, label
         ax.axvline(t / 168.0, color="#1a9850", lw=0.8, alpha=min(1.0, 3.0 / max(n_seeds, 1)),
                    label=f"retrained version promoted ({len(promoted)} in {n_seeds} seeds)"
                    if label and i == 0 else None)
+
+
+def ci_text(h: dict, scale: float = 1.0, digits: int = 1, unit: str = "") -> str:
+    """How a headline entry's uncertainty reads in a figure or a table: "mean of 10 seeds, 95% CI 23.9 to
+    24.1%"; with one seed "1 seed, no CI" (a single run has no interval, and saying so beats a blank)."""
+    n = h.get("n", 0)
+    if h.get("ci_low") is None or h.get("ci_high") is None:
+        return "1 seed, no CI" if n == 1 else f"{n} seeds, no CI"
+    lo, hi = scale * h["ci_low"], scale * h["ci_high"]
+    return f"mean of {n} seeds, 95% CI {lo:.{digits}f} to {hi:.{digits}f}{unit}"

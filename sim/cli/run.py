@@ -46,7 +46,7 @@ def print_summary(summary: dict, elapsed: float, out: Path) -> None:
         if v["mean"] is None:
             print(f"{k:<44}{'n/a':>12}")
             continue
-        ci = f"[{v['ci_low']:.4g}, {v['ci_high']:.4g}]" if v["ci_low"] is not None else ""
+        ci = f"[{v['ci_low']:.4g}, {v['ci_high']:.4g}]" if v["ci_low"] is not None else "1 seed, no CI"
         print(f"{k:<44}{v['mean']:>12.4g}{ci:>26}")
     print(
         f"wrote {out}/ (kpis.parquet, events.parquet, summary.json, {', '.join(summary.get('figures', []))})"

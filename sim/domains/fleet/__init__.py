@@ -20,7 +20,7 @@ from models.registry import Registry
 from models.scorer import OnnxScorer
 from sim.domains.fleet.config import DRIFTABLE, SCHEMA, VAN_TYPE
 from sim.domains.fleet.dealers import FleetWorld
-from sim.domains.maintenance import figures as mfig
+from sim.domains.maintenance import plots as mfig
 from sim.domains.maintenance.metrics import model_headline
 from sim.domains.maintenance.model import get_classifier, rul_evaluation
 from sim.domains.maintenance.retraining import attach, retrain_headline

@@ -8,5 +8,5 @@
 - ``metrics.py``: precision / recall of alerts, lead-time distribution, PHM08 score and RMSE.
 - ``world.py``: the daily SimPy process shared by both domains: two arms (with and without the alert path)
   on common random numbers, alerts, routing hook, acting, and service jobs on ``simpy.Resource`` workshops.
-- ``figures.py``: rollout funnel, downtime by site with and without alerts, alerts vs actions.
+- ``plots.py``: rollout funnel, downtime by site with and without alerts, alerts vs actions.
 """

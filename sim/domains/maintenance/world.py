@@ -15,6 +15,10 @@ when repaired; sudden failures do not.
 
 Hooks a domain overrides: ``scored_sites()``, ``routed_sites()``, ``route(units, day)``, ``p_act(sites)``,
 ``end_of_day(day, true, false)``, and ``model_for_site`` / ``scorers`` (one scorer per model).
+
+Why one module of ~450 lines: the day is one vectorised pass whose steps read and write the same per-unit
+arrays of both arms (lives, sensor state, jobs, alerts); split into files, each step would take the whole
+state as arguments. The pieces with their own concept already live apart (degradation, service, monitoring).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ import pandas as pd
 
 from models.registry import Registry
 from models.scorer import OnnxScorer
-from sim.domains.maintenance import figures as mfig
+from sim.domains.maintenance import plots as mfig
 from sim.domains.maintenance.metrics import model_headline
 from sim.domains.maintenance.model import get_classifier, rul_evaluation
 from sim.domains.maintenance.retraining import attach, retrain_headline

@@ -31,7 +31,7 @@ HEADLINE_KPIS = ["sepsis_mortality_relative_reduction", "lives_saved_per_year", 
 
 def figures(kpis, events, summary: dict, out_dir) -> list:
     """The case study's figures (matplotlib imported only when figures are drawn)."""
-    from sim.domains.sepsis.figures import figures as draw  # noqa: PLC0415
+    from sim.domains.sepsis.plots import figures as draw  # noqa: PLC0415
 
     return draw(kpis, events, summary, out_dir)
 

@@ -92,12 +92,3 @@ def test_bad_flags_give_one_line_and_exit_2(args, needle) -> None:
     proc = _run(args)
     assert proc.returncode == 2
     assert needle in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
-
-
-def test_readme_quickstart_has_exactly_two_commands_and_ci_uses_the_test_one() -> None:
-    readme = (ROOT / "README.md").read_text()
-    quick = readme.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
-    block = quick.split("```", 2)[1]
-    commands = [ln for ln in block.splitlines()[1:] if ln.strip() and not ln.strip().startswith("#")]
-    assert commands == ["python3 tasks.py demo", "python3 tasks.py test"]
-    assert "python3 tasks.py test" in (ROOT / ".ci" / "run").read_text()

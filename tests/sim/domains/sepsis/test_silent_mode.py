@@ -96,7 +96,7 @@ def test_alert_budget_comparison_ignores_a_monotone_rescaling_of_scores() -> Non
 
 
 def test_the_rollout_panel_counts_hospitals_scored_silently() -> None:
-    from sim.domains.sepsis.figures import _silent_sites  # noqa: PLC0415
+    from sim.domains.sepsis.plots import _silent_sites  # noqa: PLC0415
 
     rows = []
     for seed, live_at in ((1, 14 * 168.0), (2, 21 * 168.0)):  # wave 1 (5 hospitals) silent from week 0

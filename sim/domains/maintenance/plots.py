@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from sim.figmarks import mark_drift_and_retrains
+from sim.figmarks import ci_text, mark_drift_and_retrains
 
 
 def _by(kpis: pd.DataFrame, names: list[str], by: list[str]) -> pd.DataFrame:
@@ -116,11 +116,7 @@ def downtime_by_site(
     h = summary["headline"].get("unplanned_downtime_relative_reduction", {})
     ttl = f"{summary['meta']['scenario']}: unplanned downtime at deployed {site_label}s while live"
     if h.get("mean") is not None:
-        ttl += (
-            f"\n(overall -{100 * h['mean']:.1f}%, CI {100 * h['ci_low']:.1f} to {100 * h['ci_high']:.1f}%)"
-            if h.get("ci_low") is not None
-            else f"\n(overall -{100 * h['mean']:.1f}%)"
-        )
+        ttl += f"\n(overall -{100 * h['mean']:.1f}%, {ci_text(h, 100, unit='%')})"
     ax.set_title(ttl, fontsize=9)
     ax.legend(fontsize=8, loc="lower right")
     ax.grid(alpha=0.3, axis="y")

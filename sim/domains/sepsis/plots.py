@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from sim.figmarks import mark_drift_and_retrains
+from sim.figmarks import ci_text, mark_drift_and_retrains
 
 
 def _weekly(kpis: pd.DataFrame, names: list[str], by: list[str]) -> pd.DataFrame:
@@ -65,7 +65,7 @@ def figures(kpis: pd.DataFrame, events: pd.DataFrame, summary: dict, out_dir: Pa
     ax1.set_ylabel("sepsis mortality (%)\nat hospitals with SPOT live")
     ax1.set_title(
         f"{summary['meta']['scenario']}: sepsis mortality {100 * rr['mean']:.1f}% lower where SPOT is "
-        f"live (mean of {rr['n']} seeds, 95% CI {100 * rr['ci_low']:.1f} to {100 * rr['ci_high']:.1f}%)",
+        f"live ({ci_text(rr, 100, unit='%')})",
         fontsize=10,
     )
     ax1.legend(loc="lower left", fontsize=9)
