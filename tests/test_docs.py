@@ -58,13 +58,14 @@ def test_every_docs_page_is_linked_from_the_readme() -> None:
 
 
 def test_nothing_in_the_repository_points_outside_it() -> None:
-    outside = "/".join(["..", "shared"])  # spelled so that this file does not match itself
+    # spelled in pieces so that this file does not match itself
+    outside, machine = "/".join(["..", "shared"]), "/".join(["", "work", ""])
     hits = []
     for path in tracked_files():
         try:
             text = path.read_text()
         except (UnicodeDecodeError, OSError):
             continue
-        if outside in text or "/work/" in text:
+        if outside in text or machine in text:
             hits.append(str(path.relative_to(ROOT)))
     assert not hits, f"files naming a path outside the repository: {hits}"
