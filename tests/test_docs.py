@@ -20,7 +20,8 @@ def tracked_files() -> list[Path]:
     try:
         out = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError):
-        return [p for p in ROOT.rglob("*") if p.is_file() and ".venv" not in p.parts and ".git" not in p.parts]
+        skip = {".venv", ".git", "results"}
+        return [p for p in ROOT.rglob("*") if p.is_file() and not skip & set(p.parts)]
     return [ROOT / p for p in out.decode().split("\0") if p]
 
 
