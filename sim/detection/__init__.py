@@ -1,4 +1,4 @@
-"""The drift-detection library: tests of a model's inputs and outputs for change, and performance without labels.
+"""The drift-detection library: tests of a model's inputs and outputs for change; performance without labels.
 
 - :mod:`sim.detection.detectors`: batch two-sample statistics (PSI, Jensen-Shannon, Wasserstein, KS) on
   feature windows and model scores, vectorised over columns, with calibrated thresholds;
