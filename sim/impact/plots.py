@@ -28,7 +28,7 @@ def rollout_timeline(events: pd.DataFrame, run_id: str, *, n_waves: int, horizon
                      out: Path) -> Path:
     """One row per wave: when its sites were live (bar), and every gate decision for that wave (markers)."""
     ev = events[events["run_id"].astype(str) == run_id]
-    fig, ax = plt.subplots(figsize=(10, 2.4 + 0.45 * n_waves))
+    fig, ax = plt.subplots(figsize=(10, 2.2 + 0.4 * n_waves))
     live = ev[ev["kind"] == "site_live"]
     for w in range(n_waves):
         starts = live.loc[live["value"] == w, "day"]
@@ -55,8 +55,8 @@ def rollout_timeline(events: pd.DataFrame, run_id: str, *, n_waves: int, horizon
     ax.set_title(f"{title}\n{sub}", fontsize=10)
     ax.grid(axis="x", alpha=0.3)
     if seen:
-        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=3, frameon=False)
-    fig.tight_layout()
+        fig.legend(fontsize=7, loc="lower center", ncol=3, frameon=False)
+    fig.tight_layout(rect=(0, 0.1 if seen else 0, 1, 1))
     p = out / "rollout_timeline.png"
     fig.savefig(p, dpi=110)
     plt.close(fig)
@@ -101,7 +101,9 @@ def estimator_table(rows: list[dict], title: str, out: Path, name: str = "estima
     tab.set_fontsize(9)
     tab.scale(1, 1.4)
     ax.set_title(title, fontsize=10)
-    fig.tight_layout()
+    fig.text(0.01, 0.02, "true effect: the simulator's outcome minus its counterfactual, averaged over the "
+             "site-periods each estimator targets; coverage: share of runs whose 95% CI holds it", fontsize=7)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
     p = out / name
     fig.savefig(p, dpi=110)
     plt.close(fig)
