@@ -35,7 +35,8 @@ FEATURE_MONITOR = True  # [monitor] features: sim/detection/feature_watch.py
 #: ``purgatory impact``: unplanned downtime per dealer region and week, with the alert path and without
 #: it (the same machines and failures on common random numbers: the true effect; docs/rollout.md)
 IMPACT = {"outcome": "unplanned_downtime_h", "counterfactual": "unplanned_downtime_cf_h",
-          "label": "unplanned downtime hours per dealer region-week"}
+          "label": "unplanned downtime hours per dealer region-week", "exposure": "live_failures_cf",
+          "exposure_label": "van failures"}
 
 
 def site_count(sections: dict) -> int:
