@@ -27,7 +27,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
-    from sim.rollout.compare import compare, parse_overrides  # noqa: PLC0415
+    from sim.rollout.compare import compare, fmt, parse_overrides  # noqa: PLC0415
     from sim.scenario import load_scenario  # noqa: PLC0415
 
     bad = parse_overrides(args.bad) if args.bad else None
@@ -39,13 +39,13 @@ def main(argv: list[str]) -> int:
           f"{time.perf_counter() - t0:.1f} s)")
     print("what phasing bought:")
     print(f"  value at risk avoided (value a bad release destroys, big bang - phased): "
-          f"{r['value_at_risk_avoided']:.4g}")
-    print(f"  cases exposed to the bad model: big bang {r['bad_model_exposure_big_bang']:.4g}, "
-          f"phased {r['bad_model_exposure_phased']:.4g} (avoided {r['bad_model_exposure_avoided']:.4g})")
+          f"{fmt(r['value_at_risk_avoided'])}")
+    print(f"  cases exposed to the bad model: big bang {fmt(r['bad_model_exposure_big_bang'])}, "
+          f"phased {fmt(r['bad_model_exposure_phased'])} (avoided {fmt(r['bad_model_exposure_avoided'])})")
     print("what it cost:")
     print(f"  days to full value: phased {r['days_to_full_value_phased']:.0f}, "
           f"big bang {r['days_to_full_value_big_bang']:.0f}")
-    print(f"  value forgone on the good release: {r['value_forgone_by_phasing']:.4g} "
-          f"(big bang {r['value_good_big_bang']:.4g}, phased {r['value_good_phased']:.4g})")
+    print(f"  value forgone on the good release: {fmt(r['value_forgone_by_phasing'])} "
+          f"(big bang {fmt(r['value_good_big_bang'])}, phased {fmt(r['value_good_phased'])})")
     print(f"wrote {out}/ (phasing.json, phasing.png)")
     return 0

@@ -34,6 +34,11 @@ from sim.scenario import Scenario, apply_overrides, load_scenario
 ARMS = (("good", "phased"), ("good", "big_bang"), ("bad", "phased"), ("bad", "big_bang"))
 
 
+def fmt(x: float) -> str:
+    """A number as a reader wants it: 3,125 rather than 3.13e+03; 5.38 for small values."""
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
+
+
 def parse_overrides(items: list[str]) -> dict[str, object]:
     """``["model.threshold=0.05", 'retraining.mode="none"']`` -> dict; values are TOML literals (a bare word
     is a string)."""

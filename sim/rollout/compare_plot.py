@@ -15,6 +15,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from sim.rollout.compare import fmt
+
 COLORS = {"phased": "#1a9850", "big_bang": "#d73027"}
 LABELS = {"phased": "phased (gated waves)", "big_bang": "big bang (all sites at once)"}
 
@@ -45,16 +47,18 @@ def figure(arms: dict, result: dict, spec: dict, out: Path) -> Path:
     if np.isfinite(full):
         a.axvline(full / 7.0, color=COLORS["phased"], ls=":", lw=1)
         a.text(full / 7.0, a.get_ylim()[1] * 0.5, f" phased: all sites\n live on day {full:.0f}", fontsize=8)
-    a.set_title(f"Good release: phasing costs {result['value_forgone_by_phasing']:.3g} {unit} avoided",
+    a.set_title(f"Good release: phasing forgoes {fmt(result['value_forgone_by_phasing'])} {unit} avoided",
                 fontsize=10)
     _panel(b, arms, "bad", "exposure_curve", seeds)
     b.set_ylabel(f"cumulative {spec.get('exposure_label', spec['exposure'])} handled by the bad release")
     b.set_title(f"Bad release ({', '.join(f'{k}={v}' for k, v in result['bad_release'].items())}): "
-                f"phasing spares {result['bad_model_exposure_avoided']:.4g} "
-                f"{spec.get('exposure_label', 'cases')}", fontsize=10)
+                f"phasing spares {fmt(result['bad_model_exposure_avoided'])} "
+                f"{spec.get('exposure_label', 'cases')}\n(phased: "
+                f"{result['bad_release_sites_live_at_end_phased']:.0f} sites on the bad release at the end)",
+                fontsize=10)
     seeds_txt = "1 seed, no CI" if seeds == 1 else f"mean of {seeds} seeds (thin lines: each seed)"
     fig.suptitle(f"{result['scenario']}: big bang vs phased. Value at risk avoided by phasing: "
-                 f"{result['value_at_risk_avoided']:.3g} {unit} ({seeds_txt})", fontsize=11)
+                 f"{fmt(result['value_at_risk_avoided'])} {unit} ({seeds_txt})", fontsize=11)
     fig.tight_layout()
     p = out / "phasing.png"
     fig.savefig(p, dpi=110)
