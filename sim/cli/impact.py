@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
 from sim.cli.args import Parser
 from sim.impact import estimators
+from sim.staging import staged_folder
 
 
 def parser() -> argparse.ArgumentParser:
@@ -39,9 +37,7 @@ def main(argv: list[str]) -> int:
     result = report.analyse(summary, kpis, args.control)  # raises before anything is written
     report.print_table(result)
     out = args.out or args.results / "impact"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with staged_folder(out) as tmp:
         meta = summary["meta"]
         first = result["per_run"][0]["run_id"]
         n_waves = int(kpis["wave"].max()) + 1 if "wave" in kpis else 1
@@ -58,11 +54,5 @@ def main(argv: list[str]) -> int:
         result["figures"] = [f.name for f in figs]
         pd.DataFrame(result["per_run"]).to_csv(tmp / "impact.csv", index=False)
         (tmp / "impact.json").write_text(json.dumps(result, indent=2, default=float))
-        if out.exists():
-            shutil.rmtree(out)
-        os.rename(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     print(f"wrote {out}/ (impact.json, impact.csv, {', '.join(result['figures'])})")
     return 0

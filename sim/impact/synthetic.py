@@ -21,12 +21,16 @@ class Design:
 
     n_sites: int = 60
     n_periods: int = 30
+    #: go-live periods, sites split evenly between them after the never-live share
     cohorts: tuple[int, ...] = (8, 14, 20)
     never_share: float = 0.25
+    #: outcome units: sd of the site levels, trend per period, sd of the shocks all sites share per period
     site_sd: float = 2.0
     trend: float = 0.3
     shock_sd: float = 0.5
+    #: sd of the idiosyncratic noise per site and period
     noise_sd: float = 1.0
+    #: effect on go-live and its growth per period since go-live
     effect_at_0: float = 0.5
     effect_growth: float = 0.15
 

@@ -4,9 +4,6 @@ all (a temporary sibling folder renamed into place)."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -16,6 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from sim.rollout.compare import fmt
+from sim.staging import staged_folder
 
 COLORS = {"phased": "#1a9850", "big_bang": "#d73027"}
 LABELS = {"phased": "phased (gated waves)", "big_bang": "big bang (all sites at once)"}
@@ -68,17 +66,9 @@ def figure(arms: dict, result: dict, spec: dict, out: Path) -> Path:
 
 def write(arms: dict, result: dict, spec: dict, out: Path) -> None:
     """Write ``phasing.json`` and ``phasing.png`` into ``out`` atomically."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with staged_folder(out) as tmp:
         result["figures"] = [figure(arms, result, spec, tmp).name]
         per_seed = {f"{r}/{s}": [{k: v for k, v in row.items() if not k.endswith("_curve")} for row in rows]
                     for (r, s), rows in arms.items()}
         text = json.dumps(result | {"per_seed": per_seed}, indent=2, default=float)
         (tmp / "phasing.json").write_text(text)
-        if out.exists():
-            shutil.rmtree(out)
-        os.rename(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)

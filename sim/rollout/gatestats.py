@@ -34,13 +34,18 @@ KINDS = ("fixed", "cumulative", "msprt")
 class GateDesign:
     """How a gate watches a release; units: ``sigma``, ``tau``, ``promote_margin`` in KPI units per case."""
 
+    #: one of KINDS
     kind: str = "fixed"
+    #: one-sided level of each look (fixed, cumulative) or over all looks (msprt)
     alpha: float = 0.05
     looks: int = 25
+    #: cases handled by the new model between two looks
     n_per_look: int = 200
     sigma: float = 1.0
+    #: msprt: sd of the normal mixture over effects
     tau: float = 0.1
     check_every_days: float = 7.0
+    #: msprt: promote once the confidence sequence lies above -promote_margin (None: only after the last look)
     promote_margin: float | None = None
 
     def __post_init__(self) -> None:
