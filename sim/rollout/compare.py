@@ -68,6 +68,7 @@ def run_arms(scenario: Scenario, bad: dict, seeds: list[int]) -> dict[tuple[str,
     """Per arm and seed: value realised, exposure and the day of full rollout, plus per-period curves."""
     spec = load_domain(scenario.domain).IMPACT
     period = scenario.get("scenario.report_period_days")
+    whole = scenario.get("scenario.horizon_days") // period  # curves stop at the last whole period
     out: dict[tuple[str, str], list[dict]] = {}
     for release, strategy in ARMS:
         sc = _arm_scenario(scenario, bad, release, strategy)
@@ -81,7 +82,8 @@ def run_arms(scenario: Scenario, bad: dict, seeds: list[int]) -> dict[tuple[str,
             rows.append({"seed": seed, "value": float(benefit.sum()), "exposure": float(exposure.sum()),
                          "days_to_full": float(live["day"].max()) if all_live else math.nan,
                          "sites_live_at_end": r.headline["sites_live_at_end"],
-                         "value_curve": np.cumsum(benefit), "exposure_curve": np.cumsum(exposure),
+                         "value_curve": np.cumsum(benefit)[:whole],
+                         "exposure_curve": np.cumsum(exposure)[:whole],
                          "period_days": period})
         out[(release, strategy)] = rows
     return out
