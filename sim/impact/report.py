@@ -66,11 +66,11 @@ def analyse(summary: dict, kpis: pd.DataFrame, control: str = "not_yet") -> dict
     per_run, profiles = [], {}
     for run_id, p in panels(summary, kpis).items():
         ests = estimators.all_estimators(p, control)
+        cohorts = len({v for v in p.g if math.isfinite(v)})
+        about = {"cohorts": cohorts, "rolled_back_sites": int(p.rolled_back.sum())}
         for e in ests:
-            per_run.append({"run_id": run_id, **e.as_dict()})
+            per_run.append({"run_id": run_id, **e.as_dict(), **about})
         profiles[run_id] = {str(k): v for k, v in ests[-1].by_event_time.items()}
-        per_run[-1]["rolled_back_sites"] = int(p.rolled_back.sum())
-        per_run[-1]["cohorts"] = len({v for v in p.g if math.isfinite(v)})
     table = pd.DataFrame(per_run)
     agg = []
     for name, grp in table.groupby("estimator", sort=False):
