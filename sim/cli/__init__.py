@@ -22,6 +22,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "sim.cli.readiness",
         "peak request rate a scenario needs and the serving workers to meet its SLO",
     ),
+    "impact": ("sim.cli.impact", "the AI's effect estimated from a run's staggered rollout vs the true one"),
+    "phasing": ("sim.cli.phasing", "big bang vs phased: value at risk, bad-model exposure, time to value"),
     "bench batch": ("sim.cli.bench_batch", "batch scoring benchmark from 1k to 100M records"),
     "bench load": ("sim.cli.bench_load", "open- and closed-loop HTTP load generator against a V2 server"),
 }

@@ -27,10 +27,16 @@ from sim.domains.maintenance.retraining import attach, retrain_headline
 from sim.domains.maintenance.world import KPIS
 from sim.errors import ScenarioError
 
-__all__ = ["DRIFTABLE", "FEATURE_MONITOR", "KPIS", "SCHEMA", "build", "check", "figures", "headline",
+__all__ = ["DRIFTABLE", "FEATURE_MONITOR", "IMPACT", "KPIS", "SCHEMA", "build", "check", "figures",
+           "headline",
            "serving_demand", "site_count"]
 
 FEATURE_MONITOR = True  # [monitor] features: sim/detection/feature_watch.py
+#: ``purgatory impact``: unplanned downtime per dealer region and week, with the alert path and without
+#: it (the same machines and failures on common random numbers: the true effect; docs/rollout.md)
+IMPACT = {"outcome": "unplanned_downtime_h", "counterfactual": "unplanned_downtime_cf_h",
+          "label": "unplanned downtime hours per dealer region-week", "exposure": "live_failures_cf",
+          "exposure_label": "van failures"}
 
 
 def site_count(sections: dict) -> int:

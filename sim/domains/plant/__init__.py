@@ -25,10 +25,18 @@ from sim.domains.plant.config import DRIFTABLE, SCHEMA
 from sim.domains.plant.plants import PlantWorld
 from sim.errors import ScenarioError
 
-__all__ = ["DRIFTABLE", "FEATURE_MONITOR", "KPIS", "SCHEMA", "build", "check", "figures", "headline",
+__all__ = ["DRIFTABLE", "FEATURE_MONITOR", "IMPACT", "KPIS", "SCHEMA", "build", "check", "figures",
+           "headline",
            "serving_demand", "site_count"]
 
 FEATURE_MONITOR = True  # [monitor] features: sim/detection/feature_watch.py
+#: ``purgatory impact``: unplanned downtime per plant and week, with the alert path and without it (the same
+#: machines and failures on common random numbers: the true effect; docs/rollout.md)
+#: ``purgatory phasing``: failures at machines a live model watches, and a bad release (the lighthouse model
+#: everywhere, no local retraining: scenarios/plant_big_bang.toml). Lower outcomes are better.
+IMPACT = {"outcome": "unplanned_downtime_h", "counterfactual": "unplanned_downtime_cf_h",
+          "label": "unplanned downtime hours per plant-week", "exposure": "live_failures_cf",
+          "exposure_label": "machine failures", "bad_release": {"retraining.mode": "none"}}
 
 
 def site_count(sections: dict) -> int:

@@ -18,13 +18,20 @@ from sim.errors import ScenarioError
 from sim.rng import Streams, replication_seeds
 from sim.serving import service as serving_service
 
-__all__ = ["DRIFTABLE", "KPIS", "SCHEMA", "SERVED_SCORING", "SILENT_MODE", "build", "check", "figures",
-           "headline", "serving_demand", "site_count"]
+__all__ = ["DRIFTABLE", "IMPACT", "KPIS", "SCHEMA", "SERVED_SCORING", "SILENT_MODE", "build", "check",
+           "figures", "headline", "serving_demand", "site_count"]
 
 #: hourly scoring goes through the engine's ``[serving]`` model when it is enabled
 SERVED_SCORING = True
 #: ``[monitor] silent_next_wave``: the next wave's hospitals are scored, without alerts, before go-live
 SILENT_MODE = True
+#: ``purgatory impact``: the outcome a company would measure per hospital and week, and the simulator's
+#: counterfactual of it (the same patients without the AI), which gives the true effect. ``purgatory
+#: phasing``: the cases a live model handles and a bad release (the alert-fatigue threshold of
+#: scenarios/sepsis_alert_fatigue.toml). Lower outcomes are better. See docs/rollout.md.
+IMPACT = {"outcome": "deaths_expected", "counterfactual": "deaths_expected_cf",
+          "label": "expected sepsis deaths per hospital-week", "exposure": "live_septic_cases",
+          "exposure_label": "septic patients", "bad_release": {"model.threshold": 0.05}}
 
 HEADLINE_KPIS = ["sepsis_mortality_relative_reduction", "lives_saved_per_year", "physionet_utility"]
 
